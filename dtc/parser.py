@@ -1,0 +1,463 @@
+"""Parse one top-level DTS statement with Lark (LALR) into an immutable syntax tuple.
+
+Values are evaluated while parsing, as dtc does: strings get their escapes,
+cells become bytes with typed markers, expressions are computed in 64-bit
+unsigned arithmetic.  The result depends on the statement's text alone, so it
+can be cached and shared between boards; positions in it are relative to the
+statement's start, and problems are returned as (position, message) pairs
+rather than raised.
+
+Syntax tuples (positions relative):
+  ("version",) ("plugin",)
+  ("memreserve", labels, address, size, pos)
+  ("root", nodedef, pos)
+  ("amend", label_or_None, ref, ref_pos, nodedef)
+  ("delete", ref, ref_pos)  ("omit", ref, ref_pos)
+  nodedef = (items, pos); items are
+  ("prop", name, labels, value, pos)   value: Data | None (empty) | tuple of pieces
+  ("delprop", name, pos)  ("node", name, labels, omit, nodedef, pos)  ("delnode", name, pos)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedToken
+from lark.lexer import Lexer
+
+from .data import KIND_OF_BITS, Data, Kind, Marker
+
+MASK64 = (1 << 64) - 1
+
+Problem = tuple[int, str]
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13}
+_OCT = re.compile(r"[0-7]{1,3}")
+_HEX = re.compile(r"[0-9a-fA-F]{1,2}")
+
+
+class EscapeError(ValueError):
+    pass
+
+
+def unescape(body: str) -> bytes:
+    """dtc's data_copy_escape_string, without the terminating NUL (sources are latin-1 text)."""
+    if "\\" not in body:
+        return body.encode("latin-1")
+    out = bytearray()
+    i = 0
+    n = len(body)
+    while i < n:
+        c = body[i]
+        i += 1
+        if c != "\\":
+            out.append(ord(c))
+            continue
+        e = body[i] if i < n else "\0"
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            i += 1
+        elif "0" <= e <= "7":
+            m = _OCT.match(body, i)
+            assert m is not None
+            out.append(int(m.group(), 8) & 0xFF)
+            i = m.end()
+        elif e == "x":
+            m = _HEX.match(body, i + 1)
+            if m is None:
+                raise EscapeError("\\x used with no following hex digits")
+            out.append(int(m.group(), 16))
+            i = m.end()
+        else:
+            out.append(ord(e))
+            i += 1
+    return bytes(out)
+
+
+class _Val:
+    """A parenthesised expression's value and where it started (for diagnostics)."""
+
+    __slots__ = ("pos", "value")
+
+    def __init__(self, value: int, pos: int) -> None:
+        self.value = value
+        self.pos = pos
+
+
+def _binop(op: str, a: int, b: int) -> int | None:
+    """64-bit unsigned C semantics; None for division by zero."""
+    if op == "+":
+        return (a + b) & MASK64
+    if op == "-":
+        return (a - b) & MASK64
+    if op == "*":
+        return (a * b) & MASK64
+    if op == "/":
+        return None if b == 0 else a // b
+    if op == "%":
+        return None if b == 0 else a % b
+    if op == "<<":
+        return (a << b) & MASK64 if b < 64 else 0
+    if op == ">>":
+        return a >> b if b < 64 else 0
+    if op == "<":
+        return int(a < b)
+    if op == ">":
+        return int(a > b)
+    if op == "<=":
+        return int(a <= b)
+    if op == ">=":
+        return int(a >= b)
+    if op == "==":
+        return int(a == b)
+    if op == "!=":
+        return int(a != b)
+    if op == "&":
+        return a & b
+    if op == "^":
+        return a ^ b
+    if op == "|":
+        return a | b
+    if op == "&&":
+        return int(bool(a) and bool(b))
+    if op == "||":
+        return int(bool(a) or bool(b))
+    raise AssertionError(op)
+
+
+class _Build(Transformer):
+    """Rule callbacks run inline by the LALR parser (transformer= mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[Problem] = []
+
+    # Integers
+
+    def _int(self, item: object) -> int:
+        if isinstance(item, int):
+            return item
+        if isinstance(item, _Val):
+            return item.value
+        tok: Token = item  # type: ignore[assignment]
+        if tok.type == "DT_LITERAL":
+            return self._literal(tok)
+        return self._char(tok)
+
+    def _pos(self, item: object) -> int:
+        if isinstance(item, Token):
+            return item.start_pos  # type: ignore[return-value]
+        if isinstance(item, _Val):
+            return item.pos
+        return -1
+
+    def _literal(self, tok: Token) -> int:
+        text = tok.value
+        digits = text.rstrip("UL")
+        try:
+            if digits[:2] in ("0x", "0X"):
+                value = int(digits[2:], 16)
+            elif len(digits) > 1 and digits[0] == "0":
+                value = int(digits[1:], 8)
+            else:
+                value = int(digits, 10)
+        except ValueError:
+            self.problems.append((tok.start_pos, f"Bad integer literal '{text}'"))
+            return 0
+        if value > MASK64:
+            self.problems.append((tok.start_pos, f"Integer literal '{text}' out of range"))
+            return MASK64
+        return value
+
+    def _char(self, tok: Token) -> int:
+        try:
+            raw = unescape(tok.value[1:-1])
+        except EscapeError as e:
+            self.problems.append((tok.start_pos, str(e)))
+            return 0
+        if not raw:
+            self.problems.append((tok.start_pos, "Empty character literal"))
+            return 0
+        if len(raw) > 1:
+            self.problems.append((tok.start_pos, f"Character literal has {len(raw)} characters instead of 1"))
+        return raw[0]
+
+    def paren(self, c: list) -> _Val:
+        return _Val(self._int(c[1]), c[0].start_pos)
+
+    def binop(self, c: list) -> _Val:
+        a, op, b = c
+        result = _binop(op.value, self._int(a), self._int(b))
+        pos = self._pos(a)
+        if result is None:
+            self.problems.append((pos if pos >= 0 else op.start_pos, "Division by zero"))
+            result = 0
+        return _Val(result, pos if pos >= 0 else op.start_pos)
+
+    def unop(self, c: list) -> _Val:
+        op, a = c
+        v = self._int(a)
+        if op.value == "-":
+            v = (-v) & MASK64
+        elif op.value == "~":
+            v = (~v) & MASK64
+        else:
+            v = int(not v)
+        return _Val(v, op.start_pos)
+
+    def ternary(self, c: list) -> _Val:
+        cond, _q, yes, _c, no = c
+        return _Val(self._int(yes) if self._int(cond) else self._int(no), self._pos(cond))
+
+    # Values
+
+    def array(self, c: list) -> Data:
+        return self._cells(c[1:-1], 32, c[0].start_pos)
+
+    def sized_array(self, c: list) -> Data:
+        bits_tok: Token = c[1]
+        bits = self._literal(bits_tok)
+        if bits not in KIND_OF_BITS:
+            self.problems.append((bits_tok.start_pos, "Array elements must be 8, 16, 32 or 64-bits"))
+            bits = 32
+        return self._cells(c[3:-1], bits, c[2].start_pos)
+
+    def _cells(self, items: list, bits: int, pos: int) -> Data:
+        width = bits // 8
+        markers = [Marker(0, KIND_OF_BITS[bits])]
+        out = bytearray()
+        mask = (1 << bits) - 1
+        for item in items:
+            if isinstance(item, Token):
+                t = item.type
+                if t == "DT_LABEL":
+                    markers.append(Marker(len(out), Kind.LABEL, item.value))
+                    continue
+                if t == "DT_LABEL_REF" or t == "DT_PATH_REF":
+                    ref = item.value if t == "DT_LABEL_REF" else item.value
+                    if bits == 32:
+                        markers.append(Marker(len(out), Kind.REF_PHANDLE, ref))
+                    else:
+                        self.problems.append(
+                            (item.start_pos, "References are only allowed in arrays with 32-bit elements.")
+                        )
+                    out += mask.to_bytes(width, "big")
+                    continue
+            value = self._int(item)
+            if bits < 64 and value > mask and (value | mask) != MASK64:
+                self.problems.append((self._pos(item), f"Value out of range for {bits}-bit array element"))
+            out += (value & mask).to_bytes(width, "big")
+        return Data(bytes(out), tuple(markers))
+
+    def bytes(self, c: list) -> Data:
+        return c[1]
+
+    def bytestring(self, c: list) -> Data:
+        markers = [Marker(0, Kind.UINT8)]
+        out = bytearray()
+        for tok in c:
+            if tok.type == "DT_BYTE":
+                out.append(int(tok.value, 16))
+            else:
+                markers.append(Marker(len(out), Kind.LABEL, tok.value))
+        return Data(bytes(out), tuple(markers))
+
+    def incbin(self, c: list) -> tuple:
+        return ("incbin", self._string(c[2]).decode("latin-1"), 0, -1, c[0].start_pos)
+
+    def incbin_range(self, c: list) -> tuple:
+        return ("incbin", self._string(c[2]).decode("latin-1"), self._int(c[4]), self._int(c[6]), c[0].start_pos)
+
+    def _string(self, tok: Token) -> bytes:
+        try:
+            return unescape(tok.value[1:-1])
+        except EscapeError as e:
+            self.problems.append((tok.start_pos, str(e)))
+            return b""
+
+    def propdata(self, c: list) -> Data | tuple:
+        data = Data()
+        pieces: list = []
+        for item in c:
+            if isinstance(item, Data):
+                data = data.merge(item)
+            elif isinstance(item, Token):
+                t = item.type
+                if t == "DT_STRING":
+                    data = data.merge(Data(self._string(item) + b"\0", (Marker(0, Kind.STRING),)))
+                elif t == "DT_LABEL":
+                    data = data.with_marker(Kind.LABEL, item.value)
+                elif t == "DT_LABEL_REF" or t == "DT_PATH_REF":
+                    data = data.with_marker(Kind.REF_PATH, item.value)
+            elif isinstance(item, tuple):  # /incbin/: read when the tree is built
+                pieces.append(data)
+                pieces.append(item)
+                data = Data()
+        if pieces:
+            pieces.append(data)
+            return tuple(pieces)
+        return data
+
+    # Nodes and properties
+
+    def prop(self, c: list) -> tuple:
+        return ("prop", c[0].value, (), c[2], c[0].start_pos)
+
+    def empty_prop(self, c: list) -> tuple:
+        return ("prop", c[0].value, (), None, c[0].start_pos)
+
+    def delete_prop(self, c: list) -> tuple:
+        return ("delprop", c[1].value, c[0].start_pos)
+
+    def labelled_prop(self, c: list) -> tuple:
+        label, inner = c
+        if inner[0] != "prop":
+            return inner  # a label on /delete-property/ is dropped, as in dtc
+        return ("prop", inner[1], (label.value, *inner[2]), inner[3], inner[4])
+
+    def node(self, c: list) -> tuple:
+        return ("node", c[0].value, (), False, c[1], c[0].start_pos)
+
+    def delete_node(self, c: list) -> tuple:
+        return ("delnode", c[1].value, c[0].start_pos)
+
+    def omit_node(self, c: list) -> tuple:
+        inner = c[1]
+        if inner[0] != "node":
+            return inner
+        return ("node", inner[1], inner[2], True, inner[4], inner[5])
+
+    def labelled_node(self, c: list) -> tuple:
+        label, inner = c
+        if inner[0] != "node":
+            return inner
+        return ("node", inner[1], (label.value, *inner[2]), inner[3], inner[4], inner[5])
+
+    def nodedef(self, c: list) -> tuple:
+        items = tuple(c[1:-2])
+        seen_node = False
+        for item in items:
+            if item[0] in ("node", "delnode"):
+                seen_node = True
+            elif seen_node:
+                self.problems.append((item[-1], "Properties must precede subnodes"))
+                break
+        return (items, c[0].start_pos)
+
+    # Statements
+
+    def version(self, c: list) -> tuple:
+        return ("version", c[0].start_pos)
+
+    def plugin(self, c: list) -> tuple:
+        return ("plugin", c[0].start_pos)
+
+    def memreserve(self, c: list) -> tuple:
+        return ("memreserve", (), self._int(c[1]), self._int(c[2]), c[0].start_pos)
+
+    def labelled_memreserve(self, c: list) -> tuple:
+        label, inner = c
+        return ("memreserve", (label.value, *inner[1]), inner[2], inner[3], label.start_pos)
+
+    def root(self, c: list) -> tuple:
+        return ("root", c[1], c[0].start_pos)
+
+    def amend(self, c: list) -> tuple:
+        ref: Token = c[0]
+        return ("amend", None, ref.value, ref.start_pos, c[1])
+
+    def labelled_amend(self, c: list) -> tuple:
+        ref: Token = c[1]
+        return ("amend", c[0].value, ref.value, ref.start_pos, c[2])
+
+    def delete_ref(self, c: list) -> tuple:
+        return ("delete", c[1].value, c[1].start_pos)
+
+    def omit_ref(self, c: list) -> tuple:
+        return ("omit", c[1].value, c[1].start_pos)
+
+    def statement(self, c: list) -> tuple:
+        return c[0]
+
+
+class _NoLexer(Lexer):
+    """Tokens are fed by armboot.dtc.lexer; Lark's own lexer is never used."""
+
+    __future_interface__ = 2
+
+    def __init__(self, conf: object) -> None:
+        pass
+
+    def lex(self, state: object, parser_state: object):  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+_GRAMMAR = Path(__file__).with_name("dts.lark")
+
+TOKEN_DESCRIPTIONS = {
+    "DT_V1": "/dts-v1/", "DT_PLUGIN": "/plugin/", "DT_MEMRESERVE": "/memreserve/", "DT_BITS": "/bits/",
+    "DT_DEL_PROP": "/delete-property/", "DT_DEL_NODE": "/delete-node/", "DT_OMIT_NO_REF": "/omit-if-no-ref/",
+    "DT_INCBIN": "/incbin/", "DT_LABEL": "a label", "DT_LITERAL": "a number", "DT_CHAR_LITERAL": "a character",
+    "DT_LABEL_REF": "a &reference", "DT_PATH_REF": "a &{/path} reference", "DT_BYTE": "a hex byte",
+    "DT_STRING": "a string", "DT_PROPNODENAME": "a property or node name", "LBRACE": "'{'", "RBRACE": "'}'",
+    "SEMI": "';'", "EQUALS": "'='", "COMMA": "','", "LANGLE": "'<'", "RANGLE": "'>'", "LBRACK": "'['",
+    "RBRACK": "']'", "LPAREN": "'('", "RPAREN": "')'", "SLASH": "'/'", "$END": "end of input",
+}  # fmt: skip
+
+
+class StatementParser:
+    """A Lark LALR parser for one statement, driven by armboot's dtc-compatible lexer."""
+
+    def __init__(self) -> None:
+        self._build = _Build()
+        self._lark = Lark(
+            _GRAMMAR.read_text(),
+            parser="lalr",
+            lexer=_NoLexer,
+            start="statement",
+            transformer=self._build,
+            maybe_placeholders=False,
+        )
+
+    def parse(self, token_iter) -> tuple[tuple | None, list[Problem]]:
+        """Parse a token stream into a syntax tuple plus problems; a syntax error gives (None, [...])."""
+        build = self._build
+        build.problems = []
+        interactive = self._lark.parse_interactive(None)
+        feed = interactive.feed_token
+        last: Token | None = None
+        try:
+            for tok in token_iter:
+                last = tok
+                feed(tok)
+            result = interactive.feed_eof(last)
+        except UnexpectedToken as e:
+            return None, [*build.problems, (_error_pos(e.token, last), _syntax_message(e))]
+        return result, build.problems
+
+
+def _error_pos(tok: Token, last: Token | None) -> int:
+    pos = tok.start_pos
+    if pos is None or tok.type == "$END":
+        return last.start_pos + len(last.value) if last is not None else 0  # type: ignore[operator]
+    return pos  # type: ignore[return-value]
+
+
+def _syntax_message(e: UnexpectedToken) -> str:
+    tok = e.token
+    if tok.type == "$END":
+        found = "end of input"
+    elif tok.type == "BADCHAR":
+        found = f"unexpected character {tok.value!r}"
+    else:
+        found = f"unexpected {tok.value!r}" if tok.value else f"unexpected {tok.type}"
+    wanted = sorted({TOKEN_DESCRIPTIONS.get(t, t) for t in e.expected if not t.startswith("__")})
+    if tok.type == "$END":
+        msg = "syntax error: input ends too early"
+    else:
+        msg = f"syntax error: {found}"
+    if wanted and len(wanted) <= 6:
+        msg += ", expected " + " or ".join(wanted)
+    return msg
