@@ -1,15 +1,34 @@
 """The armboot command line: thin wrappers that parse arguments and call the library."""
 
+from __future__ import annotations
+
+import sys
+
 import typer
 
-app = typer.Typer(help="armboot: device tree and boot toolchain for ARM")
+from . import build as build_cmd
+
+app = typer.Typer(
+    help="armboot: device tree and boot toolchain for ARM",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("build", no_args_is_help=True)(build_cmd.build)
 
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    print("armboot 0.1.0")
+    """Print armboot's version."""
+    from importlib.metadata import version as dist_version
+
+    print(f"armboot {dist_version('armboot')}")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

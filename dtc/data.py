@@ -103,10 +103,7 @@ class Data:
         v = self.value
         if not v or v[-1] != 0:
             return False
-        for s in v[:-1].split(b"\0"):
-            if not s or any(c < 0x20 or c > 0x7E for c in s):
-                return False
-        return True
+        return all(s and all(0x20 <= c <= 0x7E for c in s) for s in v[:-1].split(b"\0"))
 
     def strings(self) -> list[str]:
         v = self.value

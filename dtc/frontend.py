@@ -161,7 +161,7 @@ class Frontend:
         return self.sources.add(path, text)
 
     def _search_hint(self, current: Buffer) -> str:
-        dirs = [os.path.dirname(current.name) or "."] + list(self.options.include_dirs)
+        dirs = [os.path.dirname(current.name) or ".", *self.options.include_dirs]
         return "searched: " + ", ".join(dirs)
 
     # Statement parsing

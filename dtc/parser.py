@@ -236,9 +236,8 @@ class _Build(Transformer):
                     markers.append(Marker(len(out), Kind.LABEL, item.value))
                     continue
                 if t == "DT_LABEL_REF" or t == "DT_PATH_REF":
-                    ref = item.value if t == "DT_LABEL_REF" else item.value
                     if bits == 32:
-                        markers.append(Marker(len(out), Kind.REF_PHANDLE, ref))
+                        markers.append(Marker(len(out), Kind.REF_PHANDLE, item.value))
                     else:
                         self.problems.append(
                             (item.start_pos, "References are only allowed in arrays with 32-bit elements.")

@@ -12,6 +12,6 @@ from __future__ import annotations
 from .registry import TABLE_ORDER, Check, CheckContext, CheckRun, CheckSettings, check, registry
 
 # Importing the modules registers their checks.
-from . import core  # noqa: E402,F401  isort: skip
+from . import core  # noqa: F401  isort: skip
 
 __all__ = ["TABLE_ORDER", "Check", "CheckContext", "CheckRun", "CheckSettings", "check", "registry"]

@@ -86,18 +86,17 @@ check("name_is_string", level="error", data="name")(check_is_string)
 @check(level="error", prereqs=("name_is_string",))
 def check_name_properties(ctx: CheckContext, node: Node) -> None:
     """A correct "name" property is redundant and removed; a wrong one is an error."""
-    for i, prop in enumerate(node.props):
-        if prop.name == "name":
-            break
-    else:
+    index = next((i for i, p in enumerate(node.props) if p.name == "name"), -1)
+    if index < 0:
         return
+    prop = node.props[index]
     base = node.basename if node.parent is not None else ""
     value = prop.value
     if len(value) != len(base) + 1 or value[: len(base)] != base.encode("latin-1"):
         shown = value.split(b"\0", 1)[0].decode("latin-1")
         ctx.fail(node, f'"name" property is incorrect ("{shown}" instead of base node name)')
     else:
-        del node.props[i]
+        del node.props[index]
 
 
 def _label_occurrences(root: Node) -> dict[str, list[list[tuple]]]:

@@ -1,0 +1,177 @@
+"""Building one or many inputs in one process.
+
+Many inputs share a parse cache (a dtsi included by many boards is parsed
+once per run), the C preprocessor runs for upcoming inputs in worker threads
+while the main thread parses (cpp is a separate process, so the two cores are
+both busy), a failing input does not stop the others, and every output goes
+through the on-disk build cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+
+from .buildcache import BuildCache
+from .compiler import BuildOptions, emit, guess_input_format, process
+from .errors import Diagnostic, DtcError
+from .frontend import Frontend, ParseCache
+from .outputs import depfile_text, write_atomic
+from .preprocess import Preprocessed, needs_cpp, preprocess, system_cpp
+from .source import Location
+
+
+@dataclass
+class Job:
+    input: str
+    output: str  # "-" for stdout
+    fmt: str = "dtb"
+    depfile: str | None = None
+
+
+@dataclass
+class Outcome:
+    job: Job
+    ok: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    cached: bool = False
+
+
+def diagnostic_to_dict(d: Diagnostic) -> dict:
+    out = asdict(d)
+    out["location"] = [d.location.file, d.location.line, d.location.column] if d.location else None
+    out["related"] = [[text, [loc.file, loc.line, loc.column]] for text, loc in d.related]
+    return out
+
+
+def diagnostic_from_dict(raw: dict) -> Diagnostic:
+    raw = dict(raw)
+    loc = raw.pop("location")
+    related = raw.pop("related", [])
+    names = {f.name for f in fields(Diagnostic)}
+    d = Diagnostic(**{k: v for k, v in raw.items() if k in names})
+    d.location = Location(*loc) if loc else None
+    d.related = [(text, Location(*where)) for text, where in related]
+    return d
+
+
+def _settings(opts: BuildOptions, job: Job) -> dict:
+    """Everything besides file contents that shapes a build's result."""
+    s = {f.name: getattr(opts, f.name) for f in fields(BuildOptions)}
+    s["include_dirs"] = [os.path.abspath(d) for d in opts.include_dirs]
+    s["fmt"] = job.fmt
+    s["cpp_path"] = system_cpp() if opts.system_cpp is not False else None
+    return s
+
+
+class Builder:
+    """Runs build jobs with shared caches; ``on_done`` is called after each job."""
+
+    def __init__(self, opts: BuildOptions, use_cache: bool = True, jobs: int = 0) -> None:
+        opts.validate()
+        self.opts = opts
+        self.parse_cache = ParseCache()
+        self.cache = BuildCache(enabled=use_cache)
+        self.jobs = jobs or min(4, os.cpu_count() or 1)
+
+    def run(self, jobs: list[Job], on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        pending: list[tuple[Job, str | None]] = []
+        for job in jobs:
+            key = self._key(job)
+            hit = self.cache.get(key) if key else None
+            if hit is not None:
+                outcome = self._replay(job, hit.output, hit.deps, hit.diagnostics)
+                outcomes.append(outcome)
+                if on_done:
+                    on_done(outcome)
+            else:
+                pending.append((job, key))
+        for (job, key), pre in zip(pending, self._preprocessed(pending), strict=True):
+            outcome = self._build(job, key, pre)
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+        order = {id(j): i for i, j in enumerate(jobs)}
+        outcomes.sort(key=lambda o: order[id(o.job)])
+        return outcomes
+
+    def _key(self, job: Job) -> str | None:
+        if not self.cache.enabled or job.input == "-":
+            return None
+        return self.cache.key(job.input, _settings(self.opts, job))
+
+    def _preprocessed(self, pending: list[tuple[Job, str | None]]) -> Iterator[Future | None]:
+        """Start cpp for the inputs that need it, a few ahead of the parser."""
+        opts = self.opts
+        if len(pending) <= 1 or opts.cpp is False or opts.system_cpp is False or system_cpp() is None:
+            yield from (None for _ in pending)
+            return
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures: list[Future | None] = []
+            for job, _ in pending:
+                futures.append(pool.submit(self._maybe_cpp, job.input))
+            yield from futures
+
+    def _maybe_cpp(self, path: str) -> Preprocessed | None:
+        opts = self.opts
+        if guess_input_format(path) != "dts" and opts.input_format != "dts":
+            return None
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return None
+        if opts.cpp is True or (opts.cpp is None and needs_cpp(raw)):
+            return preprocess(path, opts.include_dirs, opts.defines, opts.system_cpp)
+        return None
+
+    def _build(self, job: Job, key: str | None, pre: Future | None) -> Outcome:
+        opts = self.opts
+        diags: list[Diagnostic] = []
+        try:
+            tree, deps, load_diags = self._load(job, pre)
+            diags += load_diags
+            more, _errors = process(tree, opts)
+            diags += more
+            data, warnings = emit(tree, job.fmt, opts)
+            diags += [Diagnostic("warning", w, file=job.input) for w in warnings]
+        except DtcError as e:
+            return Outcome(job, False, diags + e.diagnostics)
+        try:
+            self._write(job, data, deps)
+        except OSError as e:
+            return Outcome(job, False, [*diags, Diagnostic("error", f"cannot write {job.output}: {e.strerror}")])
+        if key is not None:
+            self.cache.put(key, data, deps, [diagnostic_to_dict(d) for d in diags])
+        return Outcome(job, True, diags)
+
+    def _load(self, job: Job, pre: Future | None):
+        opts = self.opts
+        fmt = opts.input_format or guess_input_format(job.input)
+        if fmt == "dtb":
+            from .fdtread import read_dtb_file
+
+            return read_dtb_file(job.input), [job.input], []
+        fe = Frontend(opts, self.parse_cache)
+        preprocessed = pre.result() if pre is not None else None
+        if preprocessed is None:
+            return fe.load(job.input), fe.deps, fe.diagnostics
+        fe.deps.extend(preprocessed.deps)
+        fe.diagnostics.extend(preprocessed.warnings)
+        return fe.load(job.input, preprocessed.text), fe.deps, fe.diagnostics
+
+    def _write(self, job: Job, data: bytes, deps: list[str]) -> None:
+        write_atomic(job.output, data)
+        if job.depfile:
+            write_atomic(job.depfile, depfile_text(job.output, deps).encode())
+
+    def _replay(self, job: Job, data: bytes, deps: list[str], diagnostics: list[dict]) -> Outcome:
+        diags = [diagnostic_from_dict(d) for d in diagnostics]
+        try:
+            self._write(job, data, deps)
+        except OSError as e:
+            return Outcome(job, False, [Diagnostic("error", f"cannot write {job.output}: {e.strerror}")], cached=True)
+        return Outcome(job, True, diags, cached=True)
