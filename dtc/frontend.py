@@ -9,6 +9,7 @@ statement (through the parse cache); build and merge nodes with dtc's rules
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,12 +18,13 @@ from lark import Token
 from . import lexer
 from .data import EMPTY, Data, Kind, Marker
 from .errors import Diagnostic, DtcError
-from .parser import Problem, StatementParser
+from .parser import MAX_PARSER_STACK, Problem, StatementParser
 from .preprocess import Preprocessed, needs_cpp, preprocess
 from .source import Buffer, SourceMap
 from .tree import DeviceTree, Node, Property, ReserveEntry, add_label, delete_node, find_by_ref, merge_nodes
 
 MAX_INCLUDE_DEPTH = 100
+RECURSION_LIMIT = 20000
 
 
 @dataclass
@@ -39,7 +41,7 @@ class ParseCache:
     """Parsed statements keyed by their text and starting lexer state, shared across a batch."""
 
     def __init__(self) -> None:
-        self.entries: dict[tuple[str, int], tuple[tuple | None, list[Problem]]] = {}
+        self.entries: dict[tuple[str, int], tuple[tuple | None, list[Problem], int]] = {}
         self.hits = 0
         self.misses = 0
         self._parser: StatementParser | None = None
@@ -50,16 +52,22 @@ class ParseCache:
             self._parser = StatementParser()
         return self._parser
 
-    def parse(self, text: str, state: int) -> tuple[tuple | None, list[Problem]]:
+    def parse(self, text: str, state: int, stack_offset: int = 0) -> tuple[tuple | None, list[Problem]]:
+        """Parse (or reuse) one statement; ``stack_offset`` is what dtc's stack already holds before it."""
         key = (text, state)
         hit = self.entries.get(key)
-        if hit is not None:
+        if hit is None:
+            self.misses += 1
+            hit = self.parser.parse(lexer.tokens(text, 0, len(text), [state], 0))
+            self.entries[key] = hit
+        else:
             self.hits += 1
-            return hit
-        self.misses += 1
-        result = self.parser.parse(lexer.tokens(text, 0, len(text), [state], 0))
-        self.entries[key] = result
-        return result
+        syntax, problems, deepest = hit
+        if deepest + stack_offset >= MAX_PARSER_STACK:  # rare: find where dtc's stack would overflow
+            syntax, problems, _ = self.parser.parse(
+                lexer.tokens(text, 0, len(text), [state], 0), MAX_PARSER_STACK - stack_offset
+            )
+        return syntax, problems
 
 
 class _SyntaxStop(Exception):
@@ -119,6 +127,8 @@ class Frontend:
 
     def load(self, path: str, text: str | None = None) -> DeviceTree:
         """Read, preprocess and parse ``path`` (or the given text) into a tree."""
+        if sys.getrecursionlimit() < RECURSION_LIMIT:
+            sys.setrecursionlimit(RECURSION_LIMIT)  # trees nest as deep as dtc's parser allows
         if text is None:
             raw = self._read(path)
             self._note_dep(path)
@@ -166,17 +176,17 @@ class Frontend:
 
     # Statement parsing
 
-    def parse_statement(self, buf: Buffer, span: lexer.Span) -> tuple[tuple | None, list[Problem], int]:
+    def parse_statement(self, buf: Buffer, span: lexer.Span, stack_offset: int) -> tuple[tuple | None, list[Problem], int]:
         """Parse one statement; returns (syntax, problems, base) with positions relative to base."""
         state = lexer.PROPNODENAME if self._started else lexer.INITIAL
         self._started = True
         base = buf.base + span.start
         if not span.nested_include:
-            syntax, problems = self.cache.parse(buf.text[span.start : span.end], state)
+            syntax, problems = self.cache.parse(buf.text[span.start : span.end], state, stack_offset)
             return syntax, problems, base
         parser = self.cache.parser
         stream = lexer.tokens(buf.text, span.start, span.end, [state], span.start, self._include_hook(buf, base, 1))
-        syntax, problems = parser.parse(stream)
+        syntax, problems, _ = parser.parse(stream, MAX_PARSER_STACK - stack_offset)
         return syntax, problems, base
 
     def _include_hook(self, buf: Buffer, stmt_base: int, depth: int):
@@ -226,9 +236,15 @@ class _TreeBuilder:
         self.header_flags: list[bool] = []
         self.last_was_version = False
 
+    def stack_offset(self) -> int:
+        """What dtc's bison stack holds below a statement: right-recursive headers and /memreserve/s stay on it."""
+        if self.phase < 2:
+            return len(self.header_flags) + (len(self.reserves) + 1 if self.header_flags else 0)
+        return 3 if self.root is not None else 2
+
     def statement(self, buf: Buffer, span: lexer.Span) -> None:
         fe = self.fe
-        syntax, problems, base = fe.parse_statement(buf, span)
+        syntax, problems, base = fe.parse_statement(buf, span, self.stack_offset())
         for rel, message in problems:
             fe.error(base + rel, message)
         if syntax is None:

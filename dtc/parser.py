@@ -30,6 +30,8 @@ from lark.lexer import Lexer
 from .data import KIND_OF_BITS, Data, Kind, Marker
 
 MASK64 = (1 << 64) - 1
+MAX_PARSER_STACK = 10000  # bison's default YYMAXDEPTH: dtc gives up at the same nesting
+STACK_EXHAUSTED = "memory exhausted: nesting or lists too deep for dtc's parser (its stack holds 10000 entries)"
 
 Problem = tuple[int, str]
 
@@ -74,6 +76,37 @@ def unescape(body: str) -> bytes:
             out.append(ord(e))
             i += 1
     return bytes(out)
+
+
+class _Value:
+    """A property value being accumulated: Data so far, and /incbin/ pieces to read later."""
+
+    __slots__ = ("data", "pieces")
+
+    def __init__(self) -> None:
+        self.data = Data()
+        self.pieces: list = []
+
+    def finish(self) -> Data | tuple:
+        if self.pieces:
+            return (*self.pieces, self.data)
+        return self.data
+
+
+class _Cells:
+    """A <...> or [...] value being accumulated, with its element width."""
+
+    __slots__ = ("bits", "markers", "mask", "out", "width")
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+        self.width = bits // 8
+        self.mask = (1 << bits) - 1
+        self.out = bytearray()
+        self.markers = [Marker(0, KIND_OF_BITS[bits])]
+
+    def finish(self) -> Data:
+        return Data(bytes(self.out), tuple(self.markers))
 
 
 class _Val:
@@ -211,63 +244,101 @@ class _Build(Transformer):
         cond, _q, yes, _c, no = c
         return _Val(self._int(yes) if self._int(cond) else self._int(no), self._pos(cond))
 
-    # Values
+    # Values (accumulated left to right, as dtc's propdata/arrayprefix rules do)
 
-    def array(self, c: list) -> Data:
-        return self._cells(c[1:-1], 32, c[0].start_pos)
+    def prefix_empty(self, c: list) -> _Value:
+        return _Value()
 
-    def sized_array(self, c: list) -> Data:
+    def prefix_comma(self, c: list) -> _Value:
+        return c[0]
+
+    def prefix_label(self, c: list) -> _Value:
+        value: _Value = c[0]
+        value.data = value.data.with_marker(Kind.LABEL, c[1].value)
+        return value
+
+    data_label = prefix_label
+
+    def data_string(self, c: list) -> _Value:
+        value: _Value = c[0]
+        value.data = value.data.merge(Data(self._string(c[1]) + b"\0", (Marker(0, Kind.STRING),)))
+        return value
+
+    def data_array(self, c: list) -> _Value:
+        value: _Value = c[0]
+        cells: _Cells = c[1]
+        value.data = value.data.merge(Data(bytes(cells.out), tuple(cells.markers)))
+        return value
+
+    def data_bytes(self, c: list) -> _Value:
+        value: _Value = c[0]
+        value.data = value.data.merge(c[2].finish())
+        return value
+
+    def data_path(self, c: list) -> _Value:
+        value: _Value = c[0]
+        value.data = value.data.with_marker(Kind.REF_PATH, c[1].value)
+        return value
+
+    def data_incbin(self, c: list) -> _Value:
+        return self._incbin(c[0], c[3], 0, -1, c[1].start_pos)
+
+    def data_incbin_range(self, c: list) -> _Value:
+        return self._incbin(c[0], c[3], self._int(c[5]), self._int(c[7]), c[1].start_pos)
+
+    def _incbin(self, value: _Value, name: Token, offset: int, length: int, pos: int) -> _Value:
+        """/incbin/ is read when the tree is built (files are not part of the cached text)."""
+        value.pieces.append(value.data)
+        value.pieces.append(("incbin", self._string(name).decode("latin-1"), offset, length, pos))
+        value.data = Data()
+        return value
+
+    def array_open(self, c: list) -> _Cells:
+        return _Cells(32)
+
+    def array_sized(self, c: list) -> _Cells:
         bits_tok: Token = c[1]
         bits = self._literal(bits_tok)
         if bits not in KIND_OF_BITS:
             self.problems.append((bits_tok.start_pos, "Array elements must be 8, 16, 32 or 64-bits"))
             bits = 32
-        return self._cells(c[3:-1], bits, c[2].start_pos)
+        return _Cells(bits)
 
-    def _cells(self, items: list, bits: int, pos: int) -> Data:
-        width = bits // 8
-        markers = [Marker(0, KIND_OF_BITS[bits])]
-        out = bytearray()
-        mask = (1 << bits) - 1
-        for item in items:
-            if isinstance(item, Token):
-                t = item.type
-                if t == "DT_LABEL":
-                    markers.append(Marker(len(out), Kind.LABEL, item.value))
-                    continue
-                if t == "DT_LABEL_REF" or t == "DT_PATH_REF":
-                    if bits == 32:
-                        markers.append(Marker(len(out), Kind.REF_PHANDLE, item.value))
-                    else:
-                        self.problems.append(
-                            (item.start_pos, "References are only allowed in arrays with 32-bit elements.")
-                        )
-                    out += mask.to_bytes(width, "big")
-                    continue
-            value = self._int(item)
-            if bits < 64 and value > mask and (value | mask) != MASK64:
-                self.problems.append((self._pos(item), f"Value out of range for {bits}-bit array element"))
-            out += (value & mask).to_bytes(width, "big")
-        return Data(bytes(out), tuple(markers))
+    def array_int(self, c: list) -> _Cells:
+        cells: _Cells = c[0]
+        item = c[1]
+        value = self._int(item)
+        bits = cells.bits
+        mask = cells.mask
+        if bits < 64 and value > mask and (value | mask) != MASK64:
+            self.problems.append((self._pos(item), f"Value out of range for {bits}-bit array element"))
+        cells.out += (value & mask).to_bytes(cells.width, "big")
+        return cells
 
-    def bytes(self, c: list) -> Data:
-        return c[1]
+    def array_ref(self, c: list) -> _Cells:
+        cells: _Cells = c[0]
+        ref: Token = c[1]
+        if cells.bits == 32:
+            cells.markers.append(Marker(len(cells.out), Kind.REF_PHANDLE, ref.value))
+        else:
+            self.problems.append((ref.start_pos, "References are only allowed in arrays with 32-bit elements."))
+        cells.out += cells.mask.to_bytes(cells.width, "big")
+        return cells
 
-    def bytestring(self, c: list) -> Data:
-        markers = [Marker(0, Kind.UINT8)]
-        out = bytearray()
-        for tok in c:
-            if tok.type == "DT_BYTE":
-                out.append(int(tok.value, 16))
-            else:
-                markers.append(Marker(len(out), Kind.LABEL, tok.value))
-        return Data(bytes(out), tuple(markers))
+    def array_label(self, c: list) -> _Cells:
+        cells: _Cells = c[0]
+        cells.markers.append(Marker(len(cells.out), Kind.LABEL, c[1].value))
+        return cells
 
-    def incbin(self, c: list) -> tuple:
-        return ("incbin", self._string(c[2]).decode("latin-1"), 0, -1, c[0].start_pos)
+    def bytes_empty(self, c: list) -> _Cells:
+        return _Cells(8)
 
-    def incbin_range(self, c: list) -> tuple:
-        return ("incbin", self._string(c[2]).decode("latin-1"), self._int(c[4]), self._int(c[6]), c[0].start_pos)
+    def bytes_byte(self, c: list) -> _Cells:
+        cells: _Cells = c[0]
+        cells.out.append(int(c[1].value, 16))
+        return cells
+
+    bytes_label = array_label
 
     def _string(self, tok: Token) -> bytes:
         try:
@@ -276,33 +347,10 @@ class _Build(Transformer):
             self.problems.append((tok.start_pos, str(e)))
             return b""
 
-    def propdata(self, c: list) -> Data | tuple:
-        data = Data()
-        pieces: list = []
-        for item in c:
-            if isinstance(item, Data):
-                data = data.merge(item)
-            elif isinstance(item, Token):
-                t = item.type
-                if t == "DT_STRING":
-                    data = data.merge(Data(self._string(item) + b"\0", (Marker(0, Kind.STRING),)))
-                elif t == "DT_LABEL":
-                    data = data.with_marker(Kind.LABEL, item.value)
-                elif t == "DT_LABEL_REF" or t == "DT_PATH_REF":
-                    data = data.with_marker(Kind.REF_PATH, item.value)
-            elif isinstance(item, tuple):  # /incbin/: read when the tree is built
-                pieces.append(data)
-                pieces.append(item)
-                data = Data()
-        if pieces:
-            pieces.append(data)
-            return tuple(pieces)
-        return data
-
     # Nodes and properties
 
     def prop(self, c: list) -> tuple:
-        return ("prop", c[0].value, (), c[2], c[0].start_pos)
+        return ("prop", c[0].value, (), c[2].finish(), c[0].start_pos)
 
     def empty_prop(self, c: list) -> tuple:
         return ("prop", c[0].value, (), None, c[0].start_pos)
@@ -315,6 +363,23 @@ class _Build(Transformer):
         if inner[0] != "prop":
             return inner  # a label on /delete-property/ is dropped, as in dtc
         return ("prop", inner[1], (label.value, *inner[2]), inner[3], inner[4])
+
+    def proplist_empty(self, c: list) -> list:
+        return []
+
+    def proplist_more(self, c: list) -> list:
+        c[0].append(c[1])
+        return c[0]
+
+    def subnodes_empty(self, c: list) -> tuple:
+        return ()
+
+    def subnodes_more(self, c: list) -> tuple:
+        return (c[0], c[1])  # a linked list, flattened by nodedef
+
+    def props_after_subnode(self, c: list) -> tuple:
+        self.problems.append((c[1][-1], "Properties must precede subnodes"))
+        return (c[0], ())
 
     def node(self, c: list) -> tuple:
         return ("node", c[0].value, (), False, c[1], c[0].start_pos)
@@ -335,15 +400,12 @@ class _Build(Transformer):
         return ("node", inner[1], (label.value, *inner[2]), inner[3], inner[4], inner[5])
 
     def nodedef(self, c: list) -> tuple:
-        items = tuple(c[1:-2])
-        seen_node = False
-        for item in items:
-            if item[0] in ("node", "delnode"):
-                seen_node = True
-            elif seen_node:
-                self.problems.append((item[-1], "Properties must precede subnodes"))
-                break
-        return (items, c[0].start_pos)
+        items = list(c[1])
+        link = c[2]
+        while link:
+            items.append(link[0])
+            link = link[1]
+        return (tuple(items), c[0].start_pos)
 
     # Statements
 
@@ -420,21 +482,32 @@ class StatementParser:
             maybe_placeholders=False,
         )
 
-    def parse(self, token_iter) -> tuple[tuple | None, list[Problem]]:
-        """Parse a token stream into a syntax tuple plus problems; a syntax error gives (None, [...])."""
+    def parse(self, token_iter, stack_limit: int = MAX_PARSER_STACK) -> tuple[tuple | None, list[Problem], int]:
+        """Parse a token stream into (syntax tuple, problems, deepest parser stack).
+
+        A syntax error gives a None syntax.  ``stack_limit`` reproduces bison's
+        fixed stack: dtc rejects input nested (or listed) past it.
+        """
         build = self._build
         build.problems = []
         interactive = self._lark.parse_interactive(None)
         feed = interactive.feed_token
         last: Token | None = None
+        stack = interactive.parser_state.state_stack
+        deepest = 0
         try:
             for tok in token_iter:
                 last = tok
                 feed(tok)
+                depth = len(stack)
+                if depth > deepest:
+                    deepest = depth
+                    if depth >= stack_limit:
+                        return None, [*build.problems, (tok.start_pos, STACK_EXHAUSTED)], deepest
             result = interactive.feed_eof(last)
         except UnexpectedToken as e:
-            return None, [*build.problems, (_error_pos(e.token, last), _syntax_message(e))]
-        return result, build.problems
+            return None, [*build.problems, (_error_pos(e.token, last), _syntax_message(e))], deepest
+        return result, build.problems, deepest
 
 
 def _error_pos(tok: Token, last: Token | None) -> int:

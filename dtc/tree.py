@@ -159,11 +159,12 @@ class Node:
         return "/" + "/".join(reversed(parts))
 
     def walk(self) -> Iterator[Node]:
-        """Pre-order walk of live nodes, as dtc's checks traverse."""
-        yield self
-        for child in self.children:
-            if not child.deleted:
-                yield from child.walk()
+        """Pre-order walk of live nodes, as dtc's checks traverse (iterative: trees can be deep)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(c for c in reversed(node.children) if not c.deleted)
 
     def add_property(self, prop: Property) -> None:
         self.props.append(prop)
