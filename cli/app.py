@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from . import build as build_cmd
+from .common import EXIT_INTERNAL
 
 app = typer.Typer(
     help="armboot: device tree and boot toolchain for ARM",
@@ -32,3 +34,8 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # an armboot bug: say so in one line; ARMBOOT_DEBUG=1 shows the traceback
+        if os.environ.get("ARMBOOT_DEBUG"):
+            raise
+        print(f"armboot: internal error: {type(e).__name__}: {e} (set ARMBOOT_DEBUG=1 for details)", file=sys.stderr)
+        sys.exit(EXIT_INTERNAL)

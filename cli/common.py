@@ -11,6 +11,7 @@ from .render import stderr
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 def usage_error(message: str) -> NoReturn:

@@ -209,13 +209,16 @@ class PhandleAllocator:
     """dtc's get_node_phandle: the lowest unused value from a counter that only grows."""
 
     def __init__(self, root: Node, fmt: str) -> None:
-        self.used = {n.phandle for n in root.walk() if phandle_is_valid(n.phandle)}
+        self.root = root
+        self.used: set[int] | None = None  # explicit phandles are known only after explicit_phandles ran
         self.next = 1
         self.fmt = fmt
 
     def get(self, node: Node) -> int:
         if phandle_is_valid(node.phandle):
             return node.phandle
+        if self.used is None:
+            self.used = {n.phandle for n in self.root.walk() if phandle_is_valid(n.phandle)}
         while self.next in self.used:
             self.next += 1
         value = self.next
@@ -282,7 +285,7 @@ def check_phandle_references(ctx: CheckContext, node: Node) -> None:
             target = refs.get(m.ref)  # type: ignore[arg-type]
             if target is None:
                 if not ctx.plugin:
-                    ctx.fail(node, f'Reference to non-existent node or label "{m.ref}"\n')
+                    ctx.fail(node, f'Reference to non-existent node or label "{m.ref}"\n', prop)
                 else:
                     prop.data = prop.data.patch_cell(m.offset, 0xFFFFFFFF)
                 continue
@@ -305,7 +308,7 @@ def check_path_references(ctx: CheckContext, node: Node) -> None:
             index += 1
             target = refs.get(m.ref)  # type: ignore[arg-type]
             if target is None:
-                ctx.fail(node, f'Reference to non-existent node or label "{m.ref}"\n')
+                ctx.fail(node, f'Reference to non-existent node or label "{m.ref}"\n', prop)
                 continue
             prop.data = prop.data.insert_at(m, target.path.encode("latin-1") + b"\0")
             target.is_referenced = True
