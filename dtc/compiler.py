@@ -47,6 +47,7 @@ class BuildOptions(SourceOptions):
             raise DtcError(f"Invalid argument \"{self.phandle_format}\" to -H option")
         if self.align and self.align & (self.align - 1):
             raise DtcError("Invalid argument to -a option: alignment must be a power of two")
+        self.check_settings().levels()  # unknown check names in -W/-E
 
 
 @dataclass

@@ -87,10 +87,15 @@ class Frontend:
         self._orphans = 0
         self._started = False
         self._errors = 0
+        self._stdin: bytes | None = None
 
     # Reading
 
     def _read(self, path: str) -> bytes:
+        if path == "-":
+            if self._stdin is None:
+                self._stdin = sys.stdin.buffer.read()
+            return self._stdin
         try:
             with open(path, "rb") as f:
                 return f.read()
@@ -106,7 +111,7 @@ class Frontend:
         run_cpp = opts.cpp if opts.cpp is not None else needs_cpp(raw)
         if not run_cpp:
             return raw.decode("latin-1")
-        pre: Preprocessed = preprocess(path, opts.include_dirs, opts.defines, opts.system_cpp)
+        pre: Preprocessed = preprocess(path, opts.include_dirs, opts.defines, opts.system_cpp, raw if path == "-" else None)
         for dep in pre.deps:
             self._note_dep(dep)
         self.diagnostics.extend(pre.warnings)
@@ -133,7 +138,7 @@ class Frontend:
             raw = self._read(path)
             self._note_dep(path)
             text = self._load_text(path, raw)
-        main = self.sources.add(path, text)
+        main = self.sources.add("<stdin>" if path == "-" else path, text)
         builder = _TreeBuilder(self)
         try:
             for buf, span in self._spans(main, 0, []):
@@ -146,7 +151,7 @@ class Frontend:
             raise DtcError([d for d in self.diagnostics if d.level == "error"] or self.diagnostics)
         assert builder.root is not None
         tree = DeviceTree(builder.root, builder.reserves, self.plugin, guess_boot_cpuid(builder.root), self.sources)
-        tree.origin = path
+        tree.origin = "<stdin>" if path == "-" else path
         return tree
 
     def _spans(self, buf: Buffer, depth: int, chain: list[str]) -> Iterator[tuple[Buffer, lexer.Span]]:

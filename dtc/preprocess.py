@@ -50,21 +50,26 @@ def search_dirs(path: str, include_dirs: list[str]) -> list[str]:
     return dirs
 
 
-def preprocess(path: str, include_dirs: list[str], defines: list[str], use_system: bool | None = None) -> Preprocessed:
-    """Run the C preprocessor on ``path``; raises DtcError with cpp's own diagnostics."""
+def preprocess(
+    path: str, include_dirs: list[str], defines: list[str], use_system: bool | None = None, data: bytes | None = None
+) -> Preprocessed:
+    """Run the C preprocessor on ``path`` (or on ``data`` given as stdin, when path is "-").
+
+    Raises DtcError with cpp's own diagnostics.
+    """
     dirs = search_dirs(path, include_dirs)
     cpp = system_cpp() if use_system is not False else None
     if cpp is None:
         from .pycpp import preprocess_file  # the pure-Python fallback
 
-        return preprocess_file(path, dirs, defines)
+        return preprocess_file(path, dirs, defines, data)
     cmd = [cpp, *CPP_FLAGS]
     for d in dirs:
         cmd += ["-I", d]
     for d in defines:
         cmd += ["-D", d]
     cmd.append(path)
-    proc = subprocess.run(cmd, capture_output=True)
+    proc = subprocess.run(cmd, capture_output=True, input=data if path == "-" else None)
     stderr = proc.stderr.decode("utf-8", "replace")
     diags = _parse_cpp_stderr(stderr)
     if proc.returncode != 0:
