@@ -24,6 +24,7 @@ from .source import Buffer, SourceMap
 from .tree import DeviceTree, Node, Property, ReserveEntry, add_label, delete_node, find_by_ref, merge_nodes
 
 MAX_INCLUDE_DEPTH = 100
+MAX_VALUE = 1 << 30  # one property value; a whole DTB is limited to 4 GiB anyway
 RECURSION_LIMIT = 20000
 
 
@@ -220,14 +221,25 @@ class Frontend:
             self.error(pos, f'cannot find /incbin/ file "{name}"', hint=self._search_hint(current))
             return b""
         self._note_dep(path)
+        if length == (1 << 64) - 1:
+            length = -1  # dtc reads "(size_t)-1" as "to the end of the file"
+        elif length >= 1 << 32:
+            # dtc 1.6.1 truncates the length to 32 bits when it sizes its buffer and then fails to read.
+            self.error(pos, f"/incbin/ length 0x{length:x} is too large (dtc 1.6.1 rejects lengths of 4 GiB and more)")
+            return b""
+        want = MAX_VALUE + 1 if length < 0 else min(length, MAX_VALUE + 1)
         try:
             with open(path, "rb") as f:
                 if offset:
                     f.seek(offset)
-                return f.read() if length < 0 or length >= (1 << 63) else f.read(length)
+                blob = f.read(want)
         except (OSError, OverflowError, ValueError) as e:
             self.error(pos, f'cannot read /incbin/ file "{name}": {e}')
             return b""
+        if len(blob) > MAX_VALUE:
+            self.error(pos, f'/incbin/ of "{name}" gives more than {MAX_VALUE >> 20} MiB: too large for a property')
+            return b""
+        return blob
 
 
 class _TreeBuilder:

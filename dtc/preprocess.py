@@ -24,6 +24,7 @@ DIRECTIVE = re.compile(
 _CPP_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)?\s*(?P<level>fatal error|error|warning):\s*(?P<msg>.*)$")
 _LINEMARKER_FILE = re.compile(r'^# \d+ "((?:[^\\"\n]|\\.)*)"', re.MULTILINE)
 
+CPP_TIMEOUT = 120
 CPP_FLAGS = ["-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp"]
 
 
@@ -69,7 +70,12 @@ def preprocess(
     for d in defines:
         cmd += ["-D", d]
     cmd.append(path)
-    proc = subprocess.run(cmd, capture_output=True, input=data if path == "-" else None)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, input=data if path == "-" else None, timeout=CPP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise DtcError(
+            Diagnostic("error", f"the C preprocessor did not finish within {CPP_TIMEOUT} s (a macro bomb?)", file=path)
+        ) from None
     stderr = proc.stderr.decode("utf-8", "replace")
     diags = _parse_cpp_stderr(stderr)
     if proc.returncode != 0:
