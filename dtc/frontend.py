@@ -13,11 +13,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from lark import Token
-
 from . import lexer
 from .data import EMPTY, Data, Kind, Marker
 from .errors import Diagnostic, DtcError
+from .lexer import Token
 from .parser import MAX_PARSER_STACK, Problem, StatementParser
 from .preprocess import Preprocessed, needs_cpp, preprocess
 from .source import Buffer, SourceMap

@@ -18,9 +18,21 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from lark import Token
-
 INITIAL, V1, PROPNODENAME, BYTESTRING = range(4)
+
+
+class Token:
+    """A token: its terminal name (as in dts.lark), its text, and its position."""
+
+    __slots__ = ("start_pos", "type", "value")
+
+    def __init__(self, type: str, value: str, start_pos: int) -> None:
+        self.type = type
+        self.value = value
+        self.start_pos = start_pos
+
+    def __repr__(self) -> str:
+        return f"Token({self.type}, {self.value!r}, {self.start_pos})"
 
 _STRING = r'"(?:[^\\"\n]|\\.|\n)*"'
 _PROPNODECHAR = r"[a-zA-Z0-9,._+*#?@\-]"
@@ -166,7 +178,8 @@ def tokens(
 # Statement splitting: find the ';' that ends each top-level statement.
 
 _SPLIT_RX = re.compile(
-    r'(?P<s>"(?:[^\\"\n]|\\.|\n)*")'
+    r"[^\"'/{};\[]+"  # runs of uninteresting text, skipped in one step
+    r'|(?P<s>"(?:[^\\"\n]|\\.|\n)*")'
     r"|(?P<c>'(?:\\'|[^'])*')"
     r"|(?P<k>/\*(?:[^*]|\*+[^*/])*\*+/)"
     r"|(?P<l>//[^\n]*\n)"
