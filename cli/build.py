@@ -74,7 +74,7 @@ def build(
         render_all(e.diagnostics)
         raise typer.Exit(EXIT_USAGE) from None
     failed = [o for o in outcomes if not o.ok]
-    if len(job_list) > 1 and quiet < 2:
+    if len(job_list) > 1 and quiet == 0:
         cached = sum(o.cached for o in outcomes)
         stderr.print(
             f"[dim]{len(outcomes) - len(failed)}/{len(outcomes)} built ({cached} from cache)"
