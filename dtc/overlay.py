@@ -1,0 +1,138 @@
+"""Apply compiled overlays to a base DTB, byte-identical to dtc 1.6.1's fdtoverlay.
+
+fdtoverlay reads the base and every overlay, then applies the overlays one
+by one.  Each application starts from a fresh copy of the current base in
+a buffer of ``buf_len`` bytes (at first the base's total size); if libfdt
+runs out of room the copy is thrown away, the buffer grows by 64 KiB
+(keeping its old contents, as realloc() does) and the application starts
+again.  The buffer size carries over to the next overlay, and at the end
+the blob is packed.  All of that shows in the output bytes (a new
+property's padding holds stale bytes from the buffer), so it is reproduced
+here exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import Diagnostic, DtcError
+from .libfdt_ro import FDT_MAGIC, FDT_SW_MAGIC, BlobRangeError, FdtErr, FdtReader, strerror
+from .libfdt_rw import FdtWriter, open_into
+from .libfdt_walk import find_damage
+from .overlay_apply import OverlayApplication, OverlayFailure
+
+BUF_INCREMENT = 65536  # fdtoverlay's buffer growth step
+_STRUCTURAL = {
+    -FdtErr.BADSTRUCTURE,
+    -FdtErr.TRUNCATED,
+    -FdtErr.BADOFFSET,
+    -FdtErr.INTERNAL,
+    -FdtErr.BADLAYOUT,
+    -FdtErr.BADMAGIC,
+    -FdtErr.BADVERSION,
+    -FdtErr.BADSTATE,
+}
+
+
+def apply_overlays(base: bytes, overlays: Sequence[tuple[str, bytes]], *, base_name: str = "base") -> bytes:
+    """Apply ``overlays`` (file name, blob) in order to the ``base`` blob; returns the packed result.
+
+    Raises DtcError, naming the file and the fragment, label or byte offset at
+    fault, wherever fdtoverlay would fail (and where it would crash or loop).
+    """
+    base = _complete_blob(base_name, base, "base blob")
+    blobs = [(name, _complete_blob(name, blob, "overlay")) for name, blob in overlays]
+    buf_len = FdtReader(base).totalsize
+    current: bytes | bytearray = base
+    for name, blob in blobs:
+        current, buf_len = _apply_one(current, blob, buf_len, name, base_name)
+    result = FdtWriter(bytearray(current))
+    err = result.pack()
+    if err:
+        raise DtcError(Diagnostic("error", f"cannot pack the result: {strerror(err)}", file=base_name))
+    return bytes(result.buf[: result.totalsize])
+
+
+def _complete_blob(name: str, blob: bytes, what: str) -> bytes:
+    """fdtoverlay's "is incomplete" check, plus the header sanity libfdt assumes."""
+    if len(blob) < 8:
+        raise _file_error(name, 0, f"{len(blob)} bytes is too short to be a DTB")
+    reader = FdtReader(blob)
+    if reader.magic == FDT_SW_MAGIC:
+        raise _file_error(name, 0, "this is an unfinished (sequential-write) blob, not a DTB")
+    if reader.magic != FDT_MAGIC:
+        raise _file_error(name, 0, f"not a DTB: bad magic 0x{reader.magic:08x} (expected 0xd00dfeed)")
+    totalsize = reader.totalsize
+    if totalsize > len(blob):
+        raise _file_error(name, 4, f"{what} is incomplete ({len(blob)} / {totalsize} bytes read)")
+    if totalsize < 40:
+        raise _file_error(name, 4, f"total size {totalsize} is too small for a DTB header")
+    return blob[:totalsize] if what == "overlay" else blob
+
+
+def _apply_one(
+    current: bytes | bytearray, overlay: bytes, buf_len: int, name: str, base_name: str
+) -> tuple[bytearray, int]:
+    """fdtoverlay's apply_one(): retry in a bigger buffer while libfdt runs out of room."""
+    buf = bytearray()
+    while True:
+        buf.extend(bytes(buf_len - len(buf)))  # realloc(): old contents kept, the rest fresh
+        err = _open(current, buf)
+        if err:
+            raise _base_error(current, base_name, err)
+        base = FdtWriter(buf)
+        try:
+            OverlayApplication(base, FdtWriter(bytearray(overlay))).run()
+        except OverlayFailure as failure:
+            if failure.code == -FdtErr.NOSPACE and base.out_of_room:
+                buf_len += BUF_INCREMENT
+                continue
+            raise _failure_error(failure, name, overlay, current, base_name) from None
+        except BlobRangeError as exc:
+            raise _file_error(name, exc.offset, f"a read runs past the end of the blob ({exc})") from None
+        return buf, buf_len
+
+
+def _open(current: bytes | bytearray, buf: bytearray) -> int:
+    try:
+        return open_into(FdtReader(current), buf)
+    except BlobRangeError:
+        return -FdtErr.TRUNCATED
+
+
+def _file_error(name: str, offset: int, message: str, hint: str = "") -> DtcError:
+    return DtcError(Diagnostic("error", message, file=name, dtb_offset=offset, hint=hint))
+
+
+def _damage_error(name: str, blob: bytes | bytearray, fallback: str, code: int) -> DtcError:
+    damage = find_damage(blob)
+    hint = f"fdtoverlay: {strerror(code)}"
+    if damage is None:
+        return DtcError(Diagnostic("error", fallback, file=name, hint=hint))
+    return _file_error(name, damage.offset, f"damaged DTB: {damage.reason}", hint)
+
+
+def _base_error(current: bytes | bytearray, base_name: str, code: int) -> DtcError:
+    return _damage_error(base_name, current, f"cannot copy the base tree for editing: {strerror(code)}", code)
+
+
+def _failure_error(
+    failure: OverlayFailure, name: str, overlay: bytes, current: bytes | bytearray, base_name: str
+) -> DtcError:
+    file, blob = (name, overlay) if failure.in_overlay else (base_name, current)
+    if failure.code in _STRUCTURAL:
+        damage = find_damage(blob)
+        if damage is not None:
+            return _file_error(
+                file, damage.offset, f"damaged DTB: {damage.reason}", f"fdtoverlay: {strerror(failure.code)}"
+            )
+    message = failure.message if failure.in_overlay else f"{failure.message} (applying {name})"
+    return DtcError(
+        Diagnostic(
+            "error",
+            message,
+            file=file,
+            dtb_offset=failure.offset if failure.in_overlay else None,
+            hint=f"fdtoverlay: {strerror(failure.code)}",
+        )
+    )
