@@ -86,37 +86,39 @@ def tagalign(n: int) -> int:
 
 
 class BlobRangeError(Exception):
-    """A read that libfdt would make outside the blob (undefined behaviour in C)."""
+    """An access that libfdt would make outside the blob (undefined behaviour in C)."""
 
-    def __init__(self, offset: int, length: int) -> None:
+    def __init__(self, name: str, offset: int, length: int) -> None:
+        self.name = name
         self.offset = offset
         self.length = length
-        super().__init__(f"read of {length} bytes at offset 0x{offset:x} is outside the blob")
+        super().__init__(f"{length} bytes at offset 0x{offset:x} lie outside the blob")
 
 
 class FdtReader:
     """Read-only libfdt operations over ``buf`` (a complete blob, header first)."""
 
-    def __init__(self, buf: bytes | bytearray) -> None:
+    def __init__(self, buf: bytes | bytearray, name: str = "") -> None:
         self.buf = buf
+        self.name = name  # the file it came from, for error messages
 
     # -- raw access --------------------------------------------------------
 
     def u32(self, pos: int) -> int:
         if pos < 0 or pos + 4 > len(self.buf):
-            raise BlobRangeError(pos, 4)
+            raise BlobRangeError(self.name, pos, 4)
         return _U32.unpack_from(self.buf, pos)[0]
 
     def u64(self, pos: int) -> int:
         if pos < 0 or pos + 8 > len(self.buf):
-            raise BlobRangeError(pos, 8)
+            raise BlobRangeError(self.name, pos, 8)
         return _U64.unpack_from(self.buf, pos)[0]
 
     def cstring(self, pos: int) -> bytes:
         """The NUL-terminated string at ``pos``, as C's strlen() would see it."""
         end = self.buf.find(b"\0", pos) if pos >= 0 else -1
         if end < 0:
-            raise BlobRangeError(pos, len(self.buf) - pos)
+            raise BlobRangeError(self.name, pos, len(self.buf) - pos)
         return bytes(self.buf[pos:end])
 
     @property

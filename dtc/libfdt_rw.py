@@ -49,18 +49,18 @@ class FdtWriter(FdtReader):
 
     buf: bytearray
 
-    def __init__(self, buf: bytearray) -> None:
-        super().__init__(buf)
+    def __init__(self, buf: bytearray, name: str = "") -> None:
+        super().__init__(buf, name)
         self.out_of_room = False
 
     def set_u32(self, pos: int, value: int) -> None:
         if pos < 0 or pos + 4 > len(self.buf):
-            raise BlobRangeError(pos, 4)
+            raise BlobRangeError(self.name, pos, 4)
         self.buf[pos : pos + 4] = (value & U32_MASK).to_bytes(4, "big")
 
     def write(self, pos: int, data: bytes) -> None:
         if pos < 0 or pos + len(data) > len(self.buf):
-            raise BlobRangeError(pos, len(data))
+            raise BlobRangeError(self.name, pos, len(data))
         self.buf[pos : pos + len(data)] = data
 
     # -- layout checks -----------------------------------------------------
@@ -92,7 +92,7 @@ class FdtWriter(FdtReader):
             self.out_of_room = True
             return -FdtErr.NOSPACE
         if dsize - oldlen + newlen > len(self.buf):
-            raise BlobRangeError(pos, newlen)
+            raise BlobRangeError(self.name, pos, newlen)
         self.buf[pos + newlen : dsize - oldlen + newlen] = self.buf[pos + oldlen : dsize]
         return 0
 
@@ -110,7 +110,7 @@ class FdtWriter(FdtReader):
         start = self.off_dt_strings
         size = self.size_dt_strings
         if start + size > len(self.buf):
-            raise BlobRangeError(start, size)
+            raise BlobRangeError(self.name, start, size)
         found = self.buf.find(name + b"\0", start, start + size)
         if found >= 0:
             return found - start, False
@@ -228,7 +228,7 @@ class FdtWriter(FdtReader):
 
     def _copy_from(self, src: FdtReader, src_pos: int, dst_pos: int, size: int) -> None:
         if src_pos + size > len(src.buf):
-            raise BlobRangeError(src_pos, size)
+            raise BlobRangeError(src.name, src_pos, size)
         self.write(dst_pos, bytes(src.buf[src_pos : src_pos + size]))
 
     def pack(self) -> int:
@@ -269,7 +269,7 @@ def open_into(src: FdtReader, buf: bytearray) -> int:
             return struct_size
     else:
         return -FdtErr.BADVERSION
-    dst = FdtWriter(buf)
+    dst = FdtWriter(buf, src.name)
     if not blocks_misordered(src, mem_rsv_size, struct_size):
         totalsize = src.totalsize
         if totalsize > bufsize:

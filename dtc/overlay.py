@@ -40,16 +40,16 @@ def apply_overlays(base: bytes, overlays: Sequence[tuple[str, bytes]], *, base_n
     Raises DtcError, naming the file and the fragment, label or byte offset at
     fault, wherever fdtoverlay would fail (and where it would crash or loop).
     """
+    if not overlays:
+        raise DtcError(Diagnostic("error", "no overlays to apply", file=base_name))
     base = _complete_blob(base_name, base, "base blob")
     blobs = [(name, _complete_blob(name, blob, "overlay")) for name, blob in overlays]
     buf_len = FdtReader(base).totalsize
     current: bytes | bytearray = base
     for name, blob in blobs:
         current, buf_len = _apply_one(current, blob, buf_len, name, base_name)
-    result = FdtWriter(bytearray(current))
-    err = result.pack()
-    if err:
-        raise DtcError(Diagnostic("error", f"cannot pack the result: {strerror(err)}", file=base_name))
+    result = FdtWriter(bytearray(current), base_name)
+    result.pack()  # fdtoverlay ignores a failure here and writes the blob unpacked
     return bytes(result.buf[: result.totalsize])
 
 
@@ -77,25 +77,25 @@ def _apply_one(
     buf = bytearray()
     while True:
         buf.extend(bytes(buf_len - len(buf)))  # realloc(): old contents kept, the rest fresh
-        err = _open(current, buf)
+        err = _open(current, buf, base_name)
         if err:
             raise _base_error(current, base_name, err)
-        base = FdtWriter(buf)
+        base = FdtWriter(buf, base_name)
         try:
-            OverlayApplication(base, FdtWriter(bytearray(overlay))).run()
+            OverlayApplication(base, FdtWriter(bytearray(overlay), name)).run()
         except OverlayFailure as failure:
             if failure.code == -FdtErr.NOSPACE and base.out_of_room:
                 buf_len += BUF_INCREMENT
                 continue
             raise _failure_error(failure, name, overlay, current, base_name) from None
         except BlobRangeError as exc:
-            raise _file_error(name, exc.offset, f"a read runs past the end of the blob ({exc})") from None
+            raise _file_error(exc.name, exc.offset, f"damaged DTB: {exc}") from None
         return buf, buf_len
 
 
-def _open(current: bytes | bytearray, buf: bytearray) -> int:
+def _open(current: bytes | bytearray, buf: bytearray, base_name: str) -> int:
     try:
-        return open_into(FdtReader(current), buf)
+        return open_into(FdtReader(current, base_name), buf)
     except BlobRangeError:
         return -FdtErr.TRUNCATED
 
@@ -113,6 +113,15 @@ def _damage_error(name: str, blob: bytes | bytearray, fallback: str, code: int) 
 
 
 def _base_error(current: bytes | bytearray, base_name: str, code: int) -> DtcError:
+    """fdt_open_into() refused the base ("Failed to make temporary copy")."""
+    version = FdtReader(current).version
+    if code == -FdtErr.BADVERSION and version < 16:
+        return _file_error(
+            base_name,
+            20,
+            f"DTB version {version} cannot be edited: libfdt needs version 16 or 17",
+            f"fdtoverlay: {strerror(code)}",
+        )
     return _damage_error(base_name, current, f"cannot copy the base tree for editing: {strerror(code)}", code)
 
 

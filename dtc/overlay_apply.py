@@ -153,13 +153,17 @@ class OverlayApplication:
                 raise self.fail(fixup_len, f"cannot read a property of {self.overlay_path(fixup_node)}")
             if fixup_len % 4:
                 raise self.fail(
-                    -FdtErr.BADOVERLAY, f"{where}: {fixup_len} bytes is not a list of 32-bit offsets", fixup_node
+                    -FdtErr.BADOVERLAY,
+                    f"{where}: {fixup_len} bytes is not a list of 32-bit offsets",
+                    fixup_node,
                 )
             tree_pos, tree_len = fdto.getprop(tree_node, name)
             if tree_pos is None:
                 code = -FdtErr.BADOVERLAY if tree_len == -FdtErr.NOTFOUND else tree_len
                 raise self.fail(
-                    code, f"{where}: {self.overlay_path(tree_node)} has no property '{_text(name)}'", fixup_node
+                    code,
+                    f"{where}: {self.overlay_path(tree_node)} has no property '{_text(name)}'",
+                    fixup_node,
                 )
             for i in range(fixup_len // 4):
                 index = fdto.u32(pos + 4 * i)
@@ -232,7 +236,9 @@ class OverlayApplication:
             raise bad
         return entry[:first], entry[first + 1 : second], index
 
-    def fixup_one(self, symbols: int, label: bytes, entry: bytes, path: bytes, name: bytes, index: int) -> None:
+    def fixup_one(
+        self, symbols: int, label: bytes, entry: bytes, path: bytes, name: bytes, index: int
+    ) -> None:
         """overlay_fixup_one_phandle(): write the base node's phandle into the overlay."""
         fdt, fdto = self.fdt, self.fdto
         where = f"{_fragment_of(path)}: " if _fragment_of(path) else ""
@@ -240,8 +246,7 @@ class OverlayApplication:
         if symbols < 0:
             raise self.fail(
                 symbols,
-                f"{what} cannot be resolved: the base tree has no /__symbols__ node "
-                f"(compile it with dtc -@)",
+                f"{what} cannot be resolved: the base tree has no /__symbols__ node (compile it with dtc -@)",
             )
         symbol_pos, symbol_len = fdt.getprop(symbols, label)
         if symbol_pos is None:
@@ -279,7 +284,9 @@ class OverlayApplication:
             )
         if err:
             raise self.fail(
-                err, f"{what}: fixup '{_text(entry)}' names property '{_text(name)}', which {_text(path)} lacks", node
+                err,
+                f"{what}: fixup '{_text(entry)}' names property '{_text(name)}', which {_text(path)} lacks",
+                node,
             )
 
     def suggest_label(self, label: bytes) -> str:
@@ -307,12 +314,16 @@ class OverlayApplication:
         if phandle:
             target = fdt.node_offset_by_phandle(phandle)
             if target < 0:
-                raise self.fail(target, f"{frag}: no base node has the target phandle 0x{phandle:x}", fragment)
+                raise self.fail(
+                    target, f"{frag}: no base node has the target phandle 0x{phandle:x}", fragment
+                )
             return target, None
         pos, length = fdto.getprop(fragment, b"target-path")
         if pos is None:
             code = -FdtErr.BADOVERLAY if length == -FdtErr.NOTFOUND else length
-            raise self.fail(code, f"{frag}: has an __overlay__ but neither 'target' nor 'target-path'", fragment)
+            raise self.fail(
+                code, f"{frag}: has an __overlay__ but neither 'target' nor 'target-path'", fragment
+            )
         path = fdto.cstring(pos)
         target = fdt.path_offset(path)
         if target < 0:
@@ -327,7 +338,9 @@ class OverlayApplication:
             if overlay == -FdtErr.NOTFOUND:
                 continue
             if overlay < 0:
-                raise self.fail(overlay, f"{self.fragment_name(fragment)}: cannot look up __overlay__", fragment)
+                raise self.fail(
+                    overlay, f"{self.fragment_name(fragment)}: cannot look up __overlay__", fragment
+                )
             target, _ = self.target_of(fragment)
             self.apply_node(target, overlay)
 
@@ -361,7 +374,9 @@ class OverlayApplication:
                 raise self.fail(code, f"{self.overlay_path(node)}: cannot read a property", node)
             err = fdt.setprop(target, name, bytes(fdto.buf[pos : pos + length]))
             if err:
-                raise self.fail(err, f"{self.overlay_path(node)}: cannot set '{_text(name)}' in the base", node)
+                raise self.fail(
+                    err, f"{self.overlay_path(node)}: cannot set '{_text(name)}' in the base", node
+                )
         return fdto.subnodes(node)
 
     # -- step 5: symbols ------------------------------------------------------
@@ -376,7 +391,9 @@ class OverlayApplication:
         if symbols == -FdtErr.NOTFOUND:
             symbols = fdt.add_subnode(0, b"__symbols__")
         if symbols < 0:
-            raise OverlayFailure(symbols, "cannot find or add /__symbols__ in the base tree", in_overlay=False)
+            raise OverlayFailure(
+                symbols, "cannot find or add /__symbols__ in the base tree", in_overlay=False
+            )
         for prop in fdto.properties(overlay_symbols):
             self.update_symbol(symbols, overlay_symbols, prop)
 
@@ -408,11 +425,15 @@ class OverlayApplication:
         fragment = fdto.subnode_offset(0, frag_name)
         if fragment < 0:
             raise self.fail(
-                -FdtErr.BADOVERLAY, f"{where}: the overlay has no fragment '{_text(frag_name)}'", overlay_symbols
+                -FdtErr.BADOVERLAY,
+                f"{where}: the overlay has no fragment '{_text(frag_name)}'",
+                overlay_symbols,
             )
         if fdto.subnode_offset(fragment, b"__overlay__") < 0:
             raise self.fail(
-                -FdtErr.BADOVERLAY, f"{where}: fragment '{_text(frag_name)}' has no __overlay__ node", fragment
+                -FdtErr.BADOVERLAY,
+                f"{where}: fragment '{_text(frag_name)}' has no __overlay__ node",
+                fragment,
             )
         target, target_path = self.target_of(fragment)
         if target_path is None:
@@ -479,4 +500,3 @@ def _strtoul(text: bytes) -> int | None:
     if negative:
         value = -value % (1 << 64)
     return value & U32_MASK
-

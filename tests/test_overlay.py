@@ -129,7 +129,9 @@ def overlay(tmp_path: Path, name: str, body: str) -> Path:
 
 
 def test_target_by_label_replaces_and_adds_properties(tmp_path: Path, base: Path) -> None:
-    ov = overlay(tmp_path, "uart.dtbo", '&uart0 { status = "okay"; current-speed = <115200>; label = "console"; };')
+    ov = overlay(
+        tmp_path, "uart.dtbo", '&uart0 { status = "okay"; current-speed = <115200>; label = "console"; };'
+    )
     result = assert_same_as_fdtoverlay(tmp_path, base, [ov])
     out = tmp_path / "out.dtb"
     out.write_bytes(result)
@@ -198,13 +200,15 @@ def test_references_to_base_labels(tmp_path: Path, base: Path) -> None:
     ov = overlay(
         tmp_path,
         "refs.dtbo",
-        '&uart0 { clocks = <&clk>, <&clk>; dmas = <&i2c1 1 &soc 2>; } ; &i2c1 { sensor@48 { reg = <0x48>; parent = <&uart0>; }; };',
+        "&uart0 { clocks = <&clk>, <&clk>; dmas = <&i2c1 1 &soc 2>; } ; &i2c1 { sensor@48 { reg = <0x48>; parent = <&uart0>; }; };",
     )
     assert_same_as_fdtoverlay(tmp_path, base, [ov])
 
 
 def test_multiple_fragments_and_overlays_in_sequence(tmp_path: Path, base: Path) -> None:
-    first = overlay(tmp_path, "first.dtbo", '&soc { spi: spi@5000 { reg = <0x5000 0x100>; }; }; &clk { a = "1"; };')
+    first = overlay(
+        tmp_path, "first.dtbo", '&soc { spi: spi@5000 { reg = <0x5000 0x100>; }; }; &clk { a = "1"; };'
+    )
     second = overlay(
         tmp_path,
         "second.dtbo",
@@ -239,8 +243,10 @@ def test_base_that_came_from_an_overlay(tmp_path: Path, base: Path) -> None:
 
 def test_base_without_symbols_takes_overlay_without_fixups(tmp_path: Path) -> None:
     plain = tmp_path / "plain.dtb"
-    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(plain), "-"], input=BASE.encode(), check=True)
-    ov = overlay(tmp_path, "bypath.dtbo", '&{/soc} { lbl: n { m = <&lbl>; }; };')
+    subprocess.run(
+        ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(plain), "-"], input=BASE.encode(), check=True
+    )
+    ov = overlay(tmp_path, "bypath.dtbo", "&{/soc} { lbl: n { m = <&lbl>; }; };")
     assert_same_as_fdtoverlay(tmp_path, plain, [ov])
 
 
@@ -259,7 +265,7 @@ def test_large_overlay_grows_the_buffer_repeatedly(tmp_path: Path, base: Path) -
         f"blob{i} = [{' '.join(f'{rng.randrange(256):02x}' for _ in range(size))}];"
         for i, size in enumerate((70001, 3, 65537, 1))
     )
-    ov = overlay(tmp_path, "large.dtbo", f"&soc {{ {blobs} dev {{ q = \"abc\"; }}; }};")
+    ov = overlay(tmp_path, "large.dtbo", f'&soc {{ {blobs} dev {{ q = "abc"; }}; }};')
     assert_same_as_fdtoverlay(tmp_path, base, [ov, ov])
 
 
@@ -276,8 +282,46 @@ def test_older_blob_versions(tmp_path: Path, base: Path, versions: tuple[str, st
         overlay_version,
     )
     old_base = tmp_path / "old.dtb"
-    subprocess.run(["dtc", "-q", "-V", base_version, "-I", "dtb", "-O", "dtb", "-o", str(old_base), str(base)], check=True)
+    subprocess.run(
+        ["dtc", "-q", "-V", base_version, "-I", "dtb", "-O", "dtb", "-o", str(old_base), str(base)],
+        check=True,
+    )
     assert_same_as_fdtoverlay(tmp_path, old_base, [ov])
+
+
+def test_unusual_base_layouts(tmp_path: Path, base: Path) -> None:
+    """NOP tags, blocks out of order, a gap before the strings, padding: fdtoverlay copes, so must we."""
+    ov = overlay(
+        tmp_path, "layout.dtbo", '&uart0 { status = "okay"; new = "abcde"; n { }; }; &{/} { r = <1>; };'
+    )
+    blob = base.read_bytes()
+    reader = FdtReader(blob)
+    s_off, s_size = reader.off_dt_struct, reader.size_dt_struct
+    t_off, t_size = reader.off_dt_strings, reader.size_dt_strings
+
+    nops = bytearray(blob)
+    uart = reader.path_offset(b"/soc/serial@1000")
+    for node in (0, uart):
+        first = reader.first_property_offset(node)
+        _, after = reader.next_tag(first)
+        for word in range(first, after, 4):
+            struct.pack_into(">I", nops, s_off + word, 4)  # FDT_NOP
+
+    strings_first = bytearray(blob[:s_off] + blob[t_off : t_off + t_size] + bytes(-t_size % 4))
+    struct.pack_into(">II", strings_first, 8, len(strings_first), s_off)
+    strings_first += blob[s_off : s_off + s_size]
+    struct.pack_into(">I", strings_first, 4, len(strings_first))
+
+    gap = b"\xaa\xbb\xcc\xdd" * 3 + b"\xee"
+    gapped = bytearray(blob[:t_off] + gap + blob[t_off:])
+    struct.pack_into(">I", gapped, 12, t_off + len(gap))
+    struct.pack_into(">I", gapped, 4, len(gapped))
+
+    padded = compile_dts(tmp_path, "padded.dtb", BASE, "-p", "1000")
+    for name, data in (("nops.dtb", nops), ("strings-first.dtb", strings_first), ("gap.dtb", gapped)):
+        (tmp_path / name).write_bytes(data)
+        assert_same_as_fdtoverlay(tmp_path, tmp_path / name, [ov])
+    assert_same_as_fdtoverlay(tmp_path, padded, [ov, ov])
 
 
 # -- failures ------------------------------------------------------------------
@@ -301,7 +345,9 @@ def test_missing_target_label(tmp_path: Path, base: Path) -> None:
 
 def test_base_without_symbols(tmp_path: Path) -> None:
     plain = tmp_path / "plain.dtb"
-    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(plain), "-"], input=BASE.encode(), check=True)
+    subprocess.run(
+        ["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(plain), "-"], input=BASE.encode(), check=True
+    )
     ov = overlay(tmp_path, "needs.dtbo", '&uart0 { status = "okay"; };')
     text = str(assert_both_fail(tmp_path, plain, [ov]))
     assert "needs.dtbo" in text and "fragment@0" in text and "label 'uart0'" in text
@@ -328,17 +374,33 @@ HANDWRITTEN = """/dts-v1/;
         ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:y"; };', "malformed entry"),
         ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:y:x4"; };', "malformed entry"),
         ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__::0"; };', "malformed entry"),
-        ('target-path = "/";', '__fixups__ { clk = "/fragment@0/nothere:y:0"; };', "is not a node of the overlay"),
+        (
+            'target-path = "/";',
+            '__fixups__ { clk = "/fragment@0/nothere:y:0"; };',
+            "is not a node of the overlay",
+        ),
         ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:z:0"; };', "names property 'z'"),
         ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:y:4"; };', "writes past the end"),
-        ('target-path = "/";', '__fixups__ { clk = [2f 00 3a]; };', "malformed entry"),
+        ('target-path = "/";', "__fixups__ { clk = [2f 00 3a]; };", "malformed entry"),
         ('target-path = "/";', "__local_fixups__ { fragment@0 { __overlay__ { y = <8>; }; }; };", "offset 8"),
-        ('target-path = "/";', "__local_fixups__ { fragment@0 { __overlay__ { z = <0>; }; }; };", "no property 'z'"),
-        ('target-path = "/";', "__local_fixups__ { fragment@0 { __overlay__ { y = [00]; }; }; };", "not a list"),
+        (
+            'target-path = "/";',
+            "__local_fixups__ { fragment@0 { __overlay__ { z = <0>; }; }; };",
+            "no property 'z'",
+        ),
+        (
+            'target-path = "/";',
+            "__local_fixups__ { fragment@0 { __overlay__ { y = [00]; }; }; };",
+            "not a list",
+        ),
         ('target-path = "/";', "__local_fixups__ { fragment@0 { gone { y = <0>; }; }; };", "no child 'gone'"),
         ('target-path = "/";', "__symbols__ { s = <1>; };", "not a single string"),
         ('target-path = "/";', '__symbols__ { s = "relative/path"; };', "not an absolute path"),
-        ('target-path = "/";', '__symbols__ { s = "/fragment@9/__overlay__/x"; };', "no fragment 'fragment@9'"),
+        (
+            'target-path = "/";',
+            '__symbols__ { s = "/fragment@9/__overlay__/x"; };',
+            "no fragment 'fragment@9'",
+        ),
         ('target-path = "/";', "x { phandle = <1 2>; };", "'phandle' is 8 bytes long"),
     ],
 )
@@ -354,7 +416,9 @@ def test_bad_overlays_fail_like_fdtoverlay(
 def test_fixup_offsets_parse_like_strtoul(tmp_path: Path, base: Path) -> None:
     """libfdt reads the offset with strtoul(): leading blanks and '+' pass."""
     ov = compile_dts(
-        tmp_path, "strtoul.dtbo", HANDWRITTEN % ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:y: +0"; };')
+        tmp_path,
+        "strtoul.dtbo",
+        HANDWRITTEN % ('target-path = "/";', '__fixups__ { clk = "/fragment@0/__overlay__:y: +0"; };'),
     )
     assert_same_as_fdtoverlay(tmp_path, base, [ov])
 
@@ -397,7 +461,7 @@ def test_damaged_structure_is_located(tmp_path: Path, base: Path) -> None:
 def test_mutated_blobs_never_escape_as_tracebacks(tmp_path: Path, base: Path) -> None:
     """Random damage: armboot either matches fdtoverlay byte for byte or raises DtcError."""
     ov = overlay(
-        tmp_path, "mut.dtbo", "&soc { l: dev { r = <&l &clk>; s = \"abc\"; }; }; &{/} { top { t = <1>; }; };"
+        tmp_path, "mut.dtbo", '&soc { l: dev { r = <&l &clk>; s = "abc"; }; }; &{/} { top { t = <1>; }; };'
     )
     rng = random.Random(1234)
     sources = {"b.dtb": base.read_bytes(), "o.dtbo": ov.read_bytes()}
@@ -442,18 +506,47 @@ def build_board(tmp_path: Path, board: str) -> Path:
     pre = tmp_path / "board.pp"
     includes = [f"-I{p}" for p in (CORPUS / "include", CORPUS, CORPUS / "arm64", CORPUS / "arm", src.parent)]
     subprocess.run(
-        ["cpp", "-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp", "-P", *includes, "-o", str(pre), str(src)],
+        [
+            "cpp",
+            "-nostdinc",
+            "-undef",
+            "-D__DTS__",
+            "-x",
+            "assembler-with-cpp",
+            "-P",
+            *includes,
+            "-o",
+            str(pre),
+            str(src),
+        ],
         check=True,
     )
     out = tmp_path / (src.stem + ".dtb")
     subprocess.run(
-        ["dtc", "-q", "-@", "-I", "dts", "-O", "dtb", "-b", "0", "-i", str(src.parent), "-o", str(out), str(pre)],
+        [
+            "dtc",
+            "-q",
+            "-@",
+            "-I",
+            "dts",
+            "-O",
+            "dtb",
+            "-b",
+            "0",
+            "-i",
+            str(src.parent),
+            "-o",
+            str(out),
+            str(pre),
+        ],
         check=True,
     )
     return out
 
 
-@pytest.mark.skipif(not CORPUS.is_dir() or not shutil.which("cpp"), reason="needs the kernel DTS corpus and cpp")
+@pytest.mark.skipif(
+    not CORPUS.is_dir() or not shutil.which("cpp"), reason="needs the kernel DTS corpus and cpp"
+)
 @pytest.mark.parametrize("board", CORPUS_BOARDS)
 def test_real_boards_as_bases(tmp_path: Path, board: str) -> None:
     base = build_board(tmp_path, board)
