@@ -13,5 +13,6 @@ from .registry import TABLE_ORDER, Check, CheckContext, CheckRun, CheckSettings,
 
 # Importing the modules registers their checks.
 from . import core  # noqa: F401  isort: skip
+from . import addresses, always_fail, buses, chosen, graph, names, providers, types  # noqa: F401  isort: skip
 
 __all__ = ["TABLE_ORDER", "Check", "CheckContext", "CheckRun", "CheckSettings", "check", "registry"]

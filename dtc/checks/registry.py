@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,14 +13,57 @@ from ..tree import DeviceTree, Node, Property
 TABLE_ORDER: list[str] = [
     "duplicate_node_names", "duplicate_property_names",
     "node_name_chars", "node_name_format", "property_name_chars",
-    "name_is_string", "name_properties",
+    "name_is_string", "name_properties", "node_name_vs_property_name",
     "duplicate_label",
     "explicit_phandles",
     "phandle_references", "path_references",
     "omit_unused_nodes",
+    "address_cells_is_cell", "size_cells_is_cell",
+    "device_type_is_string", "model_is_string", "status_is_string", "label_is_string",
+    "compatible_is_string_list", "names_is_string_list",
+    "property_name_chars_strict", "node_name_chars_strict",
+    "addr_size_cells", "reg_format", "ranges_format", "dma_ranges_format",
+    "unit_address_vs_reg", "unit_address_format",
+    "pci_bridge", "pci_device_reg", "pci_device_bus_num",
+    "simple_bus_bridge", "simple_bus_reg",
+    "i2c_bus_bridge", "i2c_bus_reg",
+    "spi_bus_bridge", "spi_bus_reg",
+    "avoid_default_addr_size", "avoid_unnecessary_addr_size",
+    "unique_unit_address", "unique_unit_address_if_enabled",
+    "obsolete_chosen_interrupt_controller",
+    "chosen_node_is_root", "chosen_node_bootargs", "chosen_node_stdout_path",
+    "clocks_property", "clocks_is_cell",
+    "cooling_device_property", "cooling_device_is_cell",
+    "dmas_property", "dmas_is_cell",
+    "hwlocks_property", "hwlocks_is_cell",
+    "interrupts_extended_property", "interrupts_extended_is_cell",
+    "io_channels_property", "io_channels_is_cell",
+    "iommus_property", "iommus_is_cell",
+    "mboxes_property", "mboxes_is_cell",
+    "msi_parent_property", "msi_parent_is_cell",
+    "mux_controls_property", "mux_controls_is_cell",
+    "phys_property", "phys_is_cell",
+    "power_domains_property", "power_domains_is_cell",
+    "pwms_property", "pwms_is_cell",
+    "resets_property", "resets_is_cell",
+    "sound_dai_property", "sound_dai_is_cell",
+    "thermal_sensors_property", "thermal_sensors_is_cell",
+    "deprecated_gpio_property", "gpios_property",
+    "interrupts_property", "interrupt_provider",
+    "alias_paths",
+    "graph_nodes", "graph_child_address", "graph_port", "graph_endpoint",
+    "always_fail",
 ]  # fmt: skip
 
+# Fix-up passes that change the tree (nodes, properties or phandles): walks and
+# indexes cached for the other checks are rebuilt after each of them runs.
+TREE_CHANGING = frozenset(
+    {"name_properties", "explicit_phandles", "phandle_references", "path_references", "omit_unused_nodes"}
+)
+
 CheckFn = Callable[["CheckContext", Node], None]
+# Which nodes a check needs to see, in walk order; by default every live node.
+Selector = Callable[["CheckContext"], Iterable[Node]]
 
 
 @dataclass
@@ -32,29 +75,56 @@ class Check:
     prereqs: tuple[str, ...] = ()
     data: Any = None
     doc: str = ""
+    select: Selector | None = None
 
 
 _REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    name: str | None = None, *, level: str, prereqs: tuple[str, ...] = (), data: Any = None
+    name: str | None = None,
+    *,
+    level: str,
+    prereqs: tuple[str, ...] = (),
+    data: Any = None,
+    select: Selector | None = None,
 ) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function: ``level`` is "error", "warning" or "off" (dtc's default)."""
+    """Register a check function: ``level`` is "error", "warning" or "off" (dtc's default).
+
+    ``select`` narrows the nodes the function is called on (say, to the nodes
+    with a given property) so that a check about one property need not look
+    at every node; it must include every node the function could act on.
+    """
 
     def register(fn: CheckFn) -> CheckFn:
         cname = name or fn.__name__.removeprefix("check_")
         _REGISTRY[cname] = Check(
-            cname, fn, level == "warning", level == "error", tuple(prereqs), data, (fn.__doc__ or "").strip()
+            cname,
+            fn,
+            level == "warning",
+            level == "error",
+            tuple(prereqs),
+            data,
+            (fn.__doc__ or "").strip(),
+            select,
         )
         return fn
 
     return register
 
 
-def add_check(name: str, fn: CheckFn | None, *, level: str, prereqs: tuple[str, ...] = (), data: Any = None) -> None:
+def add_check(
+    name: str,
+    fn: CheckFn | None,
+    *,
+    level: str,
+    prereqs: tuple[str, ...] = (),
+    data: Any = None,
+    select: Selector | None = None,
+) -> None:
     """Register a check built from a shared function (dtc's WARNING_IF_NOT_CELL and friends)."""
-    _REGISTRY[name] = Check(name, fn, level == "warning", level == "error", tuple(prereqs), data)
+    doc = (fn.__doc__ or "").strip() if fn is not None else ""
+    _REGISTRY[name] = Check(name, fn, level == "warning", level == "error", tuple(prereqs), data, doc, select)
 
 
 def registry() -> dict[str, Check]:
@@ -132,6 +202,10 @@ class CheckContext:
         """Per-run scratch space shared by checks (dtc keeps these on nodes)."""
         return self.run.scratch.setdefault(key, {})
 
+    def ran(self, name: str) -> bool:
+        """True when check ``name`` has run to completion (its annotations exist)."""
+        return self.run.status.get(name) in (PASSED, FAILED)
+
 
 class CheckRun:
     """One pass of the check table over a tree, with dtc's status and prerequisite rules."""
@@ -145,6 +219,21 @@ class CheckRun:
         self.inprogress: set[str] = set()
         self.diagnostics: list[Diagnostic] = []
         self.scratch: dict[str, Any] = {}
+        self.generation = 0  # bumped after each TREE_CHANGING pass
+        self._cache: dict[str, tuple[int, Any]] = {}
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """A value computed from the tree, rebuilt only after a pass changed the tree."""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self.generation:
+            return hit[1]
+        value = build()
+        self._cache[key] = (self.generation, value)
+        return value
+
+    def live_nodes(self) -> list[Node]:
+        """Live nodes in dtc's walk order (pre-order), computed once per tree state."""
+        return self.cached("live_nodes", lambda: list(self.tree.root.walk()))
 
     def level(self, c: Check) -> str:
         warn, error = self.levels[c.name]
@@ -189,9 +278,7 @@ class CheckRun:
                     self.fail_silently_prereq(c, p)
             if self.status[name] == UNCHECKED:
                 if c.fn is not None:
-                    ctx = CheckContext(self, c)
-                    fn = c.fn
-                    self._walk(ctx, fn, self.tree.root)
+                    self._visit(c)
                 if self.status[name] == UNCHECKED:
                     self.status[name] = PASSED
             self.inprogress.discard(name)
@@ -207,11 +294,33 @@ class CheckRun:
             Diagnostic("error" if error else "warning", f"Failed prerequisite '{prereq}'", check=c.name, file=self.tree.origin)
         )
 
-    def _walk(self, ctx: CheckContext, fn: CheckFn, node: Node) -> None:
-        fn(ctx, node)
-        for child in node.children:
-            if not child.deleted:
-                self._walk(ctx, fn, child)
+    def _visit(self, c: Check) -> None:
+        """dtc's check_nodes_props: the function on every live node, parents first."""
+        ctx = CheckContext(self, c)
+        fn = c.fn
+        assert fn is not None
+        if c.name in TREE_CHANGING:
+            self._walk(ctx, fn, self.tree.root)  # the pass may delete what it has not visited yet
+        else:
+            for node in c.select(ctx) if c.select is not None else self.live_nodes():
+                fn(ctx, node)
+        if c.name in TREE_CHANGING:
+            self.generation += 1
+
+    @staticmethod
+    def _walk(ctx: CheckContext, fn: CheckFn, root: Node) -> None:
+        """Pre-order walk that sees deletions made along the way (iterative: trees can be deep).
+
+        A child is looked at when its turn comes, after its elder siblings'
+        subtrees, exactly when dtc's recursive for_each_child would test it.
+        """
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node.deleted and node is not root:
+                continue
+            fn(ctx, node)
+            stack.extend(reversed(node.children))
 
     def run(self) -> bool:
         """Run every enabled check in table order; True when an error-level check failed."""
