@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..tree import Node
 from .annotations import bus_of
 from .core import DIGITS, LOWER, UPPER
-from .index import with_unit_address
+from .index import tree_index, with_unit_address
 from .registry import CheckContext, check
 
 # What the device tree specification recommends, stricter than what dtc accepts.
@@ -51,7 +51,15 @@ def check_node_name_vs_property_name(ctx: CheckContext, node: Node) -> None:
         ctx.fail(node, "node name and property name conflict")
 
 
-@check(level="warning")
+def unit_address_disagreements(ctx: CheckContext) -> list[Node]:
+    """Nodes with a unit address but no reg/ranges, or the reverse (the only ones that can fail)."""
+    index = tree_index(ctx)
+    addressed = {node for node, _ in index.having("reg")}
+    addressed.update(node for node, prop in index.having("ranges") if prop.value)
+    return index.in_walk_order(addressed.symmetric_difference(n for n in index.with_unit_address if n.unit_address))
+
+
+@check(level="warning", select=unit_address_disagreements)
 def check_unit_address_vs_reg(ctx: CheckContext, node: Node) -> None:
     """A unit address goes with a reg (or non-empty ranges) property, and the reverse."""
     prop = node.get("reg")

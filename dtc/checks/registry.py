@@ -10,6 +10,7 @@ from ..errors import Diagnostic, DtcError
 from ..tree import DeviceTree, Node, Property
 
 # dtc 1.6.1's check_table order: checks run in this order (prerequisites first).
+# tests/test_checks.py reads the table out of the dtc binary and compares.
 TABLE_ORDER: list[str] = [
     "duplicate_node_names", "duplicate_property_names",
     "node_name_chars", "node_name_format", "property_name_chars",
