@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from . import boot as boot_cmd
 from . import build as build_cmd
 from .common import EXIT_INTERNAL
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 
 app.command("build", no_args_is_help=True)(build_cmd.build)
+app.command("boot", no_args_is_help=True)(boot_cmd.boot)
 
 
 @app.command()

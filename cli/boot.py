@@ -1,0 +1,84 @@
+"""``armboot boot``: an emulated board from its tree, the bootloader, the payload."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .common import EXIT_BAD_INPUT, number
+from .render import stderr
+
+EXIT_TIMEOUT = 4
+EXIT_FAULT = 5
+EXIT_RESET = 6
+EXIT_IDLE = 7
+
+
+def boot(
+    board: Annotated[str, typer.Argument(help="board tree (.dts or .dtb), or the name of a bundled board")],
+    kernel: Annotated[str | None, typer.Option("--kernel", help="payload: arm64 Image, ELF or raw binary")] = None,
+    initrd: Annotated[str | None, typer.Option("--initrd", help="initial ramdisk")] = None,
+    bootargs: Annotated[str | None, typer.Option("--bootargs", help="kernel command line (/chosen/bootargs)")] = None,
+    hyp: Annotated[bool, typer.Option("--hyp/--no-hyp", help="enter the payload at EL2 (default) or at EL1 with EL2 disabled")] = True,
+    cpus: Annotated[int | None, typer.Option("--cpus", help="use only the first N CPUs of the tree")] = None,
+    report: Annotated[str | None, typer.Option("--report", help="write a JSON report")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="wall-clock limit in seconds")] = 60.0,
+    max_insns: Annotated[str | None, typer.Option("--max-insns", help="deterministic limit in instructions")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="counter from the wall clock (not reproducible)")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="a device without a model is an error")] = False,
+    dtb_out: Annotated[str | None, typer.Option("--dtb-out", help="also write the DTB given to the payload")] = None,
+    load_addr: Annotated[str | None, typer.Option("--load-addr", help="load address of a raw binary payload")] = None,
+    include: Annotated[list[str], typer.Option("-i", "--include", help="include folder for a .dts board")] = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="do not echo the console")] = False,
+) -> None:
+    """Boot a payload on an emulated board built from its device tree."""
+    from armboot.bootloader.errors import BootError
+    from armboot.bootloader.report import build_report, write_report
+    from armboot.bootloader.session import BootOptions, boot_and_run
+
+    from .boards import resolve_board
+
+    opts = BootOptions(
+        board=resolve_board(board),
+        kernel=kernel,
+        initrd=initrd,
+        bootargs=bootargs,
+        hyp=hyp,
+        cpus=cpus,
+        timeout=timeout,
+        max_insns=number(max_insns, "--max-insns"),
+        realtime=realtime,
+        strict=strict,
+        dtb_out=dtb_out,
+        load_addr=number(load_addr, "--load-addr"),
+        include_dirs=list(include),
+        console=None if quiet else _echo,
+    )
+    try:
+        result = boot_and_run(opts)
+    except BootError as e:
+        stderr.print(f"[bold red]error:[/bold red] {e}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if report:
+        write_report(result, report)
+    info = build_report(result)
+    reason = info["exit"]["reason"]
+    for dev in result.machine.notes.unknown_devices:
+        stderr.print(f"[yellow]note:[/yellow] no model for {dev}: it reads as zero")
+    if not quiet:
+        stderr.print(
+            f"[dim]armboot: {reason} after {info['instructions']:,} instructions "
+            f"({info['virtual_s']:.3f} s virtual, {info['wall_s']:.2f} s wall)[/dim]"
+        )
+    code = {"system_off": 0, "system_reset": EXIT_RESET, "timeout": EXIT_TIMEOUT, "fault": EXIT_FAULT}.get(reason, EXIT_IDLE)
+    if code:
+        if reason == "fault":
+            stderr.print(f"[bold red]fault:[/bold red] {info['exit'].get('detail', '')}")
+        raise typer.Exit(code)
+
+
+def _echo(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

@@ -1,0 +1,1 @@
+"""armboot.hyp.arch."""

@@ -1,0 +1,422 @@
+"""One AArch64 processing element on unicorn, with the architecture unicorn leaves out.
+
+unicorn runs code at EL1 only and hands every exception to a Python hook
+instead of the vectors.  This class completes the architecture around it:
+taking exceptions to the payload's EL1 vectors with the right syndrome
+registers, emulating system registers unicorn lacks (generic timer state, GICv3
+CPU interface, ID registers), handing HVC to whoever owns EL2 (the payload's own
+code at a virtual EL2, or armboot's hypervisor) and SMC to the EL3 firmware,
+and running in slices of a fixed instruction count so that time is virtual.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from unicorn import (
+    UC_ARCH_ARM64,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_FETCH_UNMAPPED,
+    UC_HOOK_MEM_READ_UNMAPPED,
+    UC_HOOK_MEM_WRITE_UNMAPPED,
+    UC_MODE_ARM,
+    UC_PROT_ALL,
+    Uc,
+    UcError,
+)
+from unicorn import arm64_const as A
+
+from . import pstate as P
+from .exceptions import (
+    CURRENT_SP0,
+    CURRENT_SPX,
+    EC,
+    EXCP_BKPT,
+    EXCP_DATA_ABORT,
+    EXCP_HVC,
+    EXCP_PREFETCH_ABORT,
+    EXCP_SMC,
+    EXCP_SWI,
+    EXCP_UDEF,
+    EXCP_UNALIGNED,
+    LOWER_A64,
+    Vector,
+    esr,
+)
+from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2
+
+if TYPE_CHECKING:
+    from .el2 import VirtualEL2
+
+WFI = 0xD503207F
+ERET = 0xD69F03E0
+X_REGS = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
+
+SCR_EL3_BASE = 0x501  # NS | RES1 bits 4,5 | RW
+SCR_HCE = 1 << 8
+HCR_RW = 1 << 31
+
+
+class Firmware(Protocol):
+    """EL3: answers SMCs (PSCI and friends) for one CPU."""
+
+    def smc(self, cpu: Cpu) -> None: ...
+
+
+class Hypervisor(Protocol):
+    """armboot's own EL2 (the runtime): takes HVCs and stage-2 faults of the vCPU."""
+
+    def hvc(self, cpu: Cpu, imm: int) -> None: ...
+
+    def stage2_fault(self, cpu: Cpu, address: int, size: int, write: bool, value: int) -> bool: ...
+
+
+SysregRead = Callable[["Cpu"], int]
+SysregWrite = Callable[["Cpu", int], None]
+
+
+class CpuStopped(Exception):
+    pass
+
+
+@dataclass
+class TrapCounts:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+
+class Cpu:
+    """An AArch64 CPU (or vCPU): a unicorn instance plus armboot's architecture layer."""
+
+    def __init__(self, index: int, mpidr: int, model: int | None = None) -> None:
+        self.index = index
+        self.mpidr = mpidr
+        self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        from unicorn.arm64_const import UC_CPU_ARM64_A72
+
+        self.uc.ctl_set_cpu_model(model if model is not None else UC_CPU_ARM64_A72)
+        self.el2: VirtualEL2 | None = None  # the payload owns a virtual EL2
+        self.hypervisor: Hypervisor | None = None  # armboot's runtime owns EL2
+        self.firmware: Firmware | None = None
+        self.sysreg_read: dict[Encoding, SysregRead] = {}
+        self.sysreg_write: dict[Encoding, SysregWrite] = {}
+        self.id_overrides: dict[Encoding, Callable[[int], int]] = {}
+        self.on: bool = False  # powered and runnable
+        self.waiting: bool = False  # in WFI
+        self.stop_reason: str | None = None
+        self.traps = TrapCounts()
+        self.unmapped_handler: Callable[[Cpu, int, int, bool, int], bool] | None = None
+        self.translate: Callable[[Cpu, int], int | None] | None = None  # VA -> PA for instruction reads
+        self._stopped = False
+        self._fault: tuple[int, bool, bool] | None = None
+        self._hooks: list[int] = []
+        self._install_hooks()
+
+    # Registers
+
+    def x(self, n: int) -> int:
+        return self.uc.reg_read(X_REGS[n]) if n < 31 else 0
+
+    def set_x(self, n: int, value: int) -> None:
+        if n < 31:
+            self.uc.reg_write(X_REGS[n], value & 0xFFFFFFFFFFFFFFFF)
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+
+    @property
+    def pstate(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PSTATE)
+
+    @pstate.setter
+    def pstate(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_PSTATE, value)
+
+    def sysreg(self, name: str) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name]))
+
+    def set_sysreg(self, name: str, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name], value))
+
+    @property
+    def el(self) -> int:
+        """The exception level the payload believes it is at (2 when in armboot's virtual EL2)."""
+        if self.el2 is not None and self.el2.active:
+            return 2
+        return P.el_of(self.pstate & P.M_MASK)
+
+    # Memory
+
+    def map_ram(self, address: int, size: int, buffer: object, offset: int = 0, perms: int = UC_PROT_ALL) -> None:
+        base = ctypes.addressof(ctypes.c_char.from_buffer(buffer)) + offset  # type: ignore[arg-type]
+        self.uc.mem_map_ptr(address, size, perms, base)
+
+    def map_mmio(self, address: int, size: int, read: Callable[[int, int], int], write: Callable[[int, int, int], None]) -> None:
+        def rd(_uc: Uc, offset: int, sz: int, _ud: object) -> int:
+            self.traps.add("mmio")
+            return read(offset, sz) & ((1 << (8 * sz)) - 1)
+
+        def wr(_uc: Uc, offset: int, sz: int, value: int, _ud: object) -> None:
+            self.traps.add("mmio")
+            write(offset, sz, value)
+
+        self.uc.mmio_map(address, size, rd, None, wr, None)
+
+    def read_phys(self, address: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(address, size))
+
+    def write_phys(self, address: int, data: bytes) -> None:
+        self.uc.mem_write(address, data)
+
+    def fetch(self, va: int) -> int | None:
+        """The instruction word at a virtual address (translating when the MMU is on)."""
+        pa = va if self.translate is None else self.translate(self, va)
+        if pa is None:
+            return None
+        try:
+            return int.from_bytes(self.uc.mem_read(pa, 4), "little")
+        except UcError:
+            return None
+
+    # Hooks
+
+    def _install_hooks(self) -> None:
+        uc = self.uc
+        self._hooks.append(uc.hook_add(UC_HOOK_INTR, self._on_intr))
+        self._hooks.append(uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS))
+        self._hooks.append(uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR))
+        self._hooks.append(
+            uc.hook_add(
+                UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped
+            )
+        )
+
+    def _on_mrs(self, uc: Uc, reg: int, cp: object, _ud: object) -> int:
+        enc = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)  # type: ignore[attr-defined]
+        handler = self.sysreg_read.get(enc)
+        if handler is not None:
+            uc.reg_write(reg, handler(self) & 0xFFFFFFFFFFFFFFFF)
+            return 1
+        override = self.id_overrides.get(enc)
+        if override is not None:
+            uc.reg_write(reg, override(cp.val) & 0xFFFFFFFFFFFFFFFF)  # type: ignore[attr-defined]
+            return 1
+        if self.el2 is not None and self.el2.active and enc == (3, 0, 4, 2, 2):  # CurrentEL
+            uc.reg_write(reg, P.current_el_value(2))
+            return 1
+        return 0
+
+    def _on_msr(self, uc: Uc, reg: int, cp: object, _ud: object) -> int:
+        enc = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)  # type: ignore[attr-defined]
+        handler = self.sysreg_write.get(enc)
+        if handler is not None:
+            handler(self, cp.val)  # type: ignore[attr-defined]
+            return 1
+        return 0
+
+    def _on_unmapped(self, uc: Uc, access: int, address: int, size: int, value: int, _ud: object) -> bool:
+        """An access to a physical address with nothing there: remembered, turned into an abort after unicorn stops."""
+        from unicorn import UC_MEM_FETCH_UNMAPPED, UC_MEM_WRITE_UNMAPPED
+
+        write = access == UC_MEM_WRITE_UNMAPPED
+        if self.unmapped_handler is not None and self.unmapped_handler(self, address, size, write, value):
+            return True
+        self._fault = (address, write, access == UC_MEM_FETCH_UNMAPPED)
+        return False
+
+    def _on_intr(self, uc: Uc, intno: int, _ud: object) -> None:
+        try:
+            if intno == EXCP_HVC:
+                self._hvc()
+            elif intno == EXCP_SMC:
+                self._smc()
+            elif intno == EXCP_SWI:
+                self.traps.add("svc")
+                imm = (self.fetch(self.pc - 4) or 0) >> 5 & 0xFFFF
+                self.take_sync(EC.SVC64, imm, self.pc)
+            elif intno == EXCP_UDEF:
+                self._undef()
+            elif intno == EXCP_BKPT:
+                self.traps.add("brk")
+                imm = (self.fetch(self.pc) or 0) >> 5 & 0xFFFF
+                self.take_sync(EC.BRK64, imm, self.pc)
+            elif intno in (EXCP_DATA_ABORT, EXCP_PREFETCH_ABORT, EXCP_UNALIGNED):
+                self._abort(intno)
+            else:
+                self.traps.add(f"intr{intno}")
+                self.take_sync(EC.UNKNOWN, 0, self.pc)
+        except CpuStopped:
+            uc.emu_stop()
+
+    def _hvc(self) -> None:
+        self.traps.add("hvc")
+        imm = (self.fetch(self.pc - 4) or 0) >> 5 & 0xFFFF
+        if self.hypervisor is not None:
+            self.hypervisor.hvc(self, imm)
+        elif self.el2 is not None:
+            self.el2.take(EC.HVC64, imm, self.pc)
+        else:  # SCR_EL3.HCE was set without an EL2 owner: behave as if EL2 were absent
+            self.take_sync(EC.UNKNOWN, 0, self.pc - 4)
+
+    def _smc(self) -> None:
+        self.traps.add("smc")
+        imm = (self.fetch(self.pc - 4) or 0) >> 5 & 0xFFFF
+        if self.el2 is not None and self.el2.traps_smc() and not self.el2.active:
+            self.el2.take(EC.SMC64, imm, self.pc - 4)
+            return
+        if self.firmware is not None:
+            self.firmware.smc(self)
+        else:
+            self.set_x(0, 0xFFFFFFFF)  # SMCCC NOT_SUPPORTED
+
+    def _undef(self) -> None:
+        pc = self.pc
+        insn = self.fetch(pc)
+        access = decode_sysreg(insn) if insn is not None else None
+        if access is not None and self.emulate_sysreg(access):
+            self.traps.add("sysreg")
+            self.pc = pc + 4
+            return
+        self.traps.add("undef")
+        self.take_sync(EC.UNKNOWN, 0, pc)
+
+    def emulate_sysreg(self, access: SysregAccess) -> bool:
+        """An MRS/MSR the CPU model does not implement (UNDEF path); True when handled."""
+        enc = access.enc
+        if access.read and enc in self.sysreg_read:
+            self.set_x(access.rt, self.sysreg_read[enc](self))
+            return True
+        if not access.read and enc in self.sysreg_write:
+            self.sysreg_write[enc](self, self.x(access.rt))
+            return True
+        if self.el2 is not None and is_el2(enc) and self.el2.active:
+            return self.el2.access(access)
+        return False
+
+    def _abort(self, intno: int) -> None:
+        from .faults import describe_abort
+
+        self.traps.add("abort")
+        syndrome = describe_abort(self, intno)
+        self.take_sync(syndrome.ec, syndrome.iss, syndrome.return_address, far=syndrome.far)
+
+    # Exceptions into the payload
+
+    def take_sync(self, ec: int, iss: int, return_address: int, far: int | None = None, il: bool = True) -> None:
+        """A synchronous exception: to the virtual EL2's vectors when there, else to EL1's."""
+        if self.el2 is not None and self.el2.active:
+            self.el2.take(ec, iss, return_address, far=far, from_el2=True, il=il)
+            return
+        self.enter_el1(Vector.SYNC, return_address, esr(ec, iss, il), far)
+
+    def take_data_abort(self, address: int, write: bool, external: bool = False) -> None:
+        """A data abort for the instruction at PC (the access's syndrome is rebuilt from it)."""
+        from .faults import data_abort_iss
+
+        iss = data_abort_iss(self, write, 0x10 if external else 0x04)
+        same = self.el == 1 or (self.el2 is not None and self.el2.active)
+        ec = EC.DABT_SAME if same else EC.DABT_LOWER
+        self.take_sync(ec, iss, self.pc, far=address)
+
+    def take_instruction_abort(self, address: int, external: bool = False) -> None:
+        same = self.el == 1 or (self.el2 is not None and self.el2.active)
+        ec = EC.IABT_SAME if same else EC.IABT_LOWER
+        self.take_sync(ec, 0x10 if external else 0x04, address, far=address)
+
+    def enter_el1(self, vector: int, return_address: int, syndrome: int | None = None, far: int | None = None) -> None:
+        """Exception entry to EL1 (Arm ARM D1.10.2): ELR, SPSR, ESR, FAR, PSTATE, SP bank, PC."""
+        uc = self.uc
+        old = self.pstate
+        mode = old & P.M_MASK
+        self.save_sp(mode)
+        uc.reg_write(A.UC_ARM64_REG_ELR_EL1, return_address)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["SPSR_EL1"], old))
+        if syndrome is not None:
+            uc.reg_write(A.UC_ARM64_REG_ESR_EL1, syndrome)
+        if far is not None:
+            uc.reg_write(A.UC_ARM64_REG_FAR_EL1, far)
+        self.pstate = (old & ~(P.M_MASK | P.DAIF | P.SS | P.IL)) | P.DAIF | P.EL1H
+        self.load_sp(P.EL1H)
+        base = uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
+        if P.el_of(mode) == 0:
+            offset = LOWER_A64
+        else:
+            offset = CURRENT_SP0 if P.uses_sp_el0(mode) else CURRENT_SPX
+        self.pc = base + offset + vector
+
+    def save_sp(self, mode: int) -> None:
+        """Put the live SP into its bank (unicorn keeps only the live one current)."""
+        sp = self.uc.reg_read(A.UC_ARM64_REG_SP)
+        if P.uses_sp_el0(mode):
+            self.uc.reg_write(A.UC_ARM64_REG_SP_EL0, sp)
+        else:
+            self.uc.reg_write(A.UC_ARM64_REG_SP_EL1, sp)
+
+    def load_sp(self, mode: int) -> None:
+        reg = A.UC_ARM64_REG_SP_EL0 if P.uses_sp_el0(mode) else A.UC_ARM64_REG_SP_EL1
+        self.uc.reg_write(A.UC_ARM64_REG_SP, self.uc.reg_read(reg))
+
+    def irq_masked(self) -> bool:
+        return bool(self.pstate & P.I)
+
+    def take_irq(self) -> None:
+        """An IRQ at the current PC (routed to EL1, or held while the payload is in virtual EL2)."""
+        self.traps.add("irq")
+        self.waiting = False
+        self.enter_el1(Vector.IRQ, self.pc)
+
+    # Running
+
+    def stop(self, reason: str) -> None:
+        """Stop this CPU from inside a hook (PSCI CPU_OFF, SYSTEM_OFF, a fatal fault)."""
+        self.stop_reason = reason
+        self.on = False
+        self._stopped = True
+        raise CpuStopped(reason)
+
+    def request_exit(self) -> None:
+        """End the current slice early (e.g. to let the scheduler see new work)."""
+        self._stopped = True
+        self.uc.emu_stop()
+
+    def run(self, budget: int) -> None:
+        """Run at most ``budget`` instructions; afterwards ``waiting`` tells whether a WFI ended the slice."""
+        self._stopped = False
+        try:
+            self.uc.emu_start(self.pc, 0xFFFFFFFFFFFFFFFF, count=budget)
+        except UcError as e:
+            if self._fault is None:
+                self.stop_reason = f"fault: emulator error: {e} at pc 0x{self.pc:x}"
+                self.on = False
+                return
+            address, write, fetch = self._fault
+            self._fault = None
+            self.traps.add("external_abort")
+            try:
+                if fetch:
+                    self.take_instruction_abort(address, external=True)
+                else:
+                    self.take_data_abort(address, write, external=True)
+            except CpuStopped:
+                pass
+            return
+        if not self._stopped and self.on and self.fetch(self.pc - 4) == WFI:
+            self.waiting = True
+
+    def reset_el3_state(self, hyp: bool) -> None:
+        """What EL3 firmware leaves behind for a non-secure payload: SCR_EL3.HCE gates HVC."""
+        scr = SCR_EL3_BASE | (SCR_HCE if hyp else 0)
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["SCR_EL3"], scr))
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["HCR_EL2"], HCR_RW))
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["CNTHCTL_EL2"], 3))

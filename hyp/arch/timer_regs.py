@@ -1,0 +1,52 @@
+"""The generic timer's system registers on a CPU (unicorn drops writes to them).
+
+Counter reads come from the machine's virtual clock; CTL/CVAL/TVAL of the
+physical and virtual EL1 timers are kept in the TimerChannel objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .cpu import Cpu
+from .sysregs import BY_NAME
+from .timer import Clock, GenericTimer, TimerChannel
+
+
+def install_timer(cpu: Cpu, timer: GenericTimer, clock: Clock, changed: Callable[[], None]) -> None:
+    rd, wr = cpu.sysreg_read, cpu.sysreg_write
+
+    def virt_offset() -> int:
+        return cpu.el2.counter_offset() if cpu.el2 is not None else 0
+
+    rd[BY_NAME["CNTFRQ_EL0"]] = lambda c: clock.frequency
+    rd[BY_NAME["CNTPCT_EL0"]] = lambda c: clock.counter()
+    rd[BY_NAME["CNTPCTSS_EL0"]] = lambda c: clock.counter()
+    rd[BY_NAME["CNTVCT_EL0"]] = lambda c: (clock.counter() - virt_offset()) & (2**64 - 1)
+    rd[BY_NAME["CNTVCTSS_EL0"]] = lambda c: (clock.counter() - virt_offset()) & (2**64 - 1)
+    for prefix, channel in (("CNTP", timer.phys), ("CNTV", timer.virt)):
+        _channel_regs(cpu, prefix, channel, clock, changed)
+    wr[BY_NAME["CNTFRQ_EL0"]] = lambda c, v: None  # firmware's register; the tree decides
+
+
+def _channel_regs(cpu: Cpu, prefix: str, ch: TimerChannel, clock: Clock, changed: Callable[[], None]) -> None:
+    rd, wr = cpu.sysreg_read, cpu.sysreg_write
+
+    def write_ctl(c: Cpu, value: int) -> None:
+        ch.ctl = value & 3
+        changed()
+
+    def write_cval(c: Cpu, value: int) -> None:
+        ch.cval = value
+        changed()
+
+    def write_tval(c: Cpu, value: int) -> None:
+        ch.write_tval(clock, value)
+        changed()
+
+    rd[BY_NAME[f"{prefix}_CTL_EL0"]] = lambda c: ch.read_ctl(clock)
+    rd[BY_NAME[f"{prefix}_CVAL_EL0"]] = lambda c: ch.cval
+    rd[BY_NAME[f"{prefix}_TVAL_EL0"]] = lambda c: ch.read_tval(clock)
+    wr[BY_NAME[f"{prefix}_CTL_EL0"]] = write_ctl
+    wr[BY_NAME[f"{prefix}_CVAL_EL0"]] = write_cval
+    wr[BY_NAME[f"{prefix}_TVAL_EL0"]] = write_tval

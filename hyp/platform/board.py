@@ -1,0 +1,339 @@
+"""The machine: an ARM board built from its device tree.
+
+RAM comes from /memory, CPUs from /cpus, the interrupt controller and the
+devices from their ``compatible`` strings, addresses through the buses'
+``ranges`` and interrupts through ``interrupt-parent``/``interrupt-map``, as on
+hardware.  A device no model knows is reported once and reads as zero.
+"""
+
+from __future__ import annotations
+
+import mmap
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from armboot.dtc.tree import DeviceTree, Node
+
+from ..arch.cpu import Cpu
+from ..arch.gicv2 import GicV2
+from ..arch.timer import Clock, GenericTimer, TimerChannel
+from .devices import Window, find_model
+from .devices.pl011 import Pl011
+from .resolve import TreeError, gic_intid, interrupts, mmio_regions, reg_entries
+
+DEFAULT_CNTFRQ = 62_500_000
+GICV2 = ("arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic")
+GICV3 = ("arm,gic-v3",)
+TIMER = ("arm,armv8-timer", "arm,armv7-timer")
+# Nodes that describe something without registers the CPU can reach.
+PASSIVE = {"fixed-clock", "fixed-factor-clock", "simple-bus", "arm,psci", "arm,psci-0.2", "arm,psci-1.0"}
+
+
+@dataclass
+class RamRegion:
+    base: int
+    size: int
+    buffer: mmap.mmap
+
+    def contains(self, address: int, length: int = 1) -> bool:
+        return self.base <= address and address + length <= self.base + self.size
+
+
+@dataclass
+class CpuSpec:
+    """A /cpus/cpu@N node: MPIDR and how it is started."""
+
+    node: Node
+    mpidr: int
+    enable_method: str
+    release_addr: int | None = None
+
+
+@dataclass
+class Notes:
+    """Things the machine met that a user should hear about once."""
+
+    unknown_devices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Machine:
+    """RAM, devices, interrupt controller, timers and CPUs of one board."""
+
+    def __init__(self, tree: DeviceTree, ncpus: int | None = None, realtime: bool = False, strict: bool = False) -> None:
+        self.tree = tree
+        self.strict = strict
+        self.notes = Notes()
+        self.console = bytearray()
+        self.console_writer: Callable[[bytes], None] | None = None
+        self.uarts: list[Pl011] = []
+        self.power_state = "on"  # "on" | "off" | "reset" | "fault"
+        self.power_reason = ""
+        self.ram = self._memory()
+        self.cpu_specs = self._cpu_specs(ncpus)
+        if not self.cpu_specs:
+            raise TreeError("the tree has no /cpus/cpu node")
+        self.clock = Clock(self._cntfrq(), realtime)
+        self.gic = self._interrupt_controller()
+        self.timer_intids = self._timer_intids()
+        self.windows: list[Window] = []
+        self._devices()
+        self.cpus: list[Cpu] = []
+        self.timers: list[GenericTimer] = []
+
+    # Building from the tree
+
+    def _memory(self) -> list[RamRegion]:
+        regions = []
+        for node in self.tree.root.nodes:
+            dt = node.get("device_type")
+            if dt is not None and dt.string() == "memory" and self.enabled(node):
+                for base, size in reg_entries(node):
+                    if size:
+                        page = (size + 0xFFF) & ~0xFFF
+                        regions.append(RamRegion(base, page, mmap.mmap(-1, page)))
+        if not regions:
+            raise TreeError("the tree has no /memory node (device_type = \"memory\")")
+        return sorted(regions, key=lambda r: r.base)
+
+    def _cpu_specs(self, limit: int | None) -> list[CpuSpec]:
+        cpus = self.tree.find("/cpus")
+        if cpus is None:
+            return []
+        specs = []
+        for node in cpus.nodes:
+            dt = node.get("device_type")
+            if dt is None or dt.string() != "cpu":
+                continue
+            status = node.get("status")
+            if status is not None and status.string() not in ("okay", "ok"):
+                continue
+            regs = node.get("reg")
+            mpidr = 0
+            for word in regs.cells() if regs is not None else []:
+                mpidr = (mpidr << 32) | word
+            method = node.get("enable-method")
+            release = node.get("cpu-release-addr")
+            rel = None
+            if release is not None:
+                rel = int.from_bytes(release.value, "big")
+            specs.append(CpuSpec(node, mpidr & 0xFF00FFFFFF, method.string() if method else "", rel))
+        return specs[:limit] if limit else specs
+
+    def _cntfrq(self) -> int:
+        for node in self.tree.walk():
+            compat = node.get("compatible")
+            if compat is not None and any(c in TIMER for c in compat.strings()):
+                freq = node.get("clock-frequency")
+                if freq is not None and len(freq.value) == 4:
+                    return freq.u32()
+        return DEFAULT_CNTFRQ
+
+    def compatible_nodes(self, names: tuple[str, ...]) -> list[Node]:
+        out = []
+        for node in self.tree.walk():
+            compat = node.get("compatible")
+            if compat is not None and any(c in names for c in compat.strings()) and self.enabled(node):
+                out.append(node)
+        return out
+
+    @staticmethod
+    def enabled(node: Node) -> bool:
+        status = node.get("status")
+        return status is None or status.string() in ("okay", "ok")
+
+    def _interrupt_controller(self) -> GicV2:
+        v2 = self.compatible_nodes(GICV2)
+        if v2:
+            self.gic_node = v2[0]
+            gic = GicV2(len(self.cpu_specs))
+            gic.on_change = self._gic_changed
+            return gic
+        v3 = self.compatible_nodes(GICV3)
+        if v3:
+            from ..arch.gicv3 import GicV3  # type: ignore[import-not-found]
+
+            self.gic_node = v3[0]
+            gic = GicV3(len(self.cpu_specs), [s.mpidr for s in self.cpu_specs])
+            gic.on_change = self._gic_changed
+            return gic
+        raise TreeError("the tree has no interrupt controller armboot models (GICv2 or GICv3)")
+
+    def _timer_intids(self) -> dict[str, int]:
+        """The generic timer's PPIs from the tree: secure, non-secure physical, virtual, hypervisor."""
+        defaults = {"sec": 29, "phys": 30, "virt": 27, "hyp": 26}
+        nodes = self.compatible_nodes(TIMER)
+        if not nodes:
+            return defaults
+        irqs = interrupts(self.tree, nodes[0])
+        out = dict(defaults)
+        for key, irq in zip(("sec", "phys", "virt", "hyp"), irqs, strict=False):
+            out[key] = gic_intid(irq.specifier)
+        return out
+
+    def _devices(self) -> None:
+        gic_regions = mmio_regions(self.gic_node)
+        self.windows.extend(self.gic.windows(gic_regions) if hasattr(self.gic, "windows") else self._gicv2_windows(gic_regions))
+        for node in self.tree.walk():
+            if node is self.gic_node or not self.enabled(node) or node.get("reg") is None:
+                continue
+            compat = node.get("compatible")
+            if compat is None:
+                continue
+            names = compat.strings()
+            factory = find_model(names)
+            if factory is not None:
+                self.windows.extend(factory(node, self))
+                continue
+            if any(n in PASSIVE or n in TIMER for n in names) or node.get("device_type") is not None:
+                continue
+            try:
+                regions = mmio_regions(node)
+            except TreeError:
+                continue
+            if regions and not any(r.contains(b) for r in self.ram for b, _ in regions):
+                self._unknown(node, names, regions)
+
+    def _gicv2_windows(self, regions: list[tuple[int, int]]) -> list[Window]:
+        gic = self.gic
+        if len(regions) < 2:
+            raise TreeError(f"{self.gic_node.path}: a GICv2 needs distributor and CPU interface regions")
+        (dbase, dsize), (cbase, csize) = regions[0], regions[1]
+        return [
+            Window(dbase, dsize, gic, lambda c, o, s: gic.dist_read(c, o, s), lambda c, o, s, v: gic.dist_write(c, o, s, v)),
+            Window(cbase, max(csize, 0x2000), gic, lambda c, o, s: gic.cpu_read(c, o, s), lambda c, o, s, v: gic.cpu_write(c, o, s, v)),
+        ]  # fmt: skip
+
+    def _unknown(self, node: Node, names: list[str], regions: list[tuple[int, int]]) -> None:
+        label = f"{node.path} ({names[0]})"
+        self.notes.unknown_devices.append(label)
+        if self.strict:
+            raise TreeError(f"no model for {label} (--strict)")
+
+        class Unknown:
+            name = node.path
+
+            def read(self, cpu: int, offset: int, size: int) -> int:
+                return 0
+
+            def write(self, cpu: int, offset: int, size: int, value: int) -> None:
+                pass
+
+        dev = Unknown()
+        for base, size in regions:
+            self.windows.append(Window(base, size, dev, dev.read, dev.write))
+
+    # Wiring devices
+
+    def console_sink(self, node: Node) -> Callable[[bytes], None]:
+        def out(data: bytes) -> None:
+            self.console += data
+            if self.console_writer is not None:
+                self.console_writer(data)
+
+        return out
+
+    def irq_line(self, node: Node, index: int) -> Callable[[bool], None]:
+        """A device's interrupt output ``index``, wired to the GIC as the tree says."""
+        try:
+            irqs = interrupts(self.tree, node)
+        except TreeError as e:
+            self.notes.warnings.append(str(e))
+            irqs = []
+        if index >= len(irqs) or irqs[index].controller is not self.gic_node:
+            return lambda level: None
+        intid = gic_intid(irqs[index].specifier)
+        return lambda level: self.gic.set_level(intid, level)
+
+    def _gic_changed(self) -> None:
+        pass
+
+    # CPUs
+
+    def make_cpu(self, index: int) -> Cpu:
+        spec = self.cpu_specs[index]
+        cpu = Cpu(index, spec.mpidr)
+        for region in self.ram:
+            cpu.map_ram(region.base, region.size, region.buffer)
+        for w in self.windows:
+            cpu.map_mmio(w.base, w.size, _bind_read(w, index), _bind_write(w, index))
+        timer = self._timer_for(cpu)
+        self.timers.append(timer)
+        self.cpus.append(cpu)
+        return cpu
+
+    def _timer_for(self, cpu: Cpu) -> GenericTimer:
+        from ..arch.timer_regs import install_timer
+
+        ids = self.timer_intids
+        timer = GenericTimer(
+            TimerChannel("phys", ids["phys"]),
+            TimerChannel("virt", ids["virt"], offset_fn=lambda: cpu.el2.counter_offset() if cpu.el2 else 0),
+            TimerChannel("hyp", ids["hyp"]),
+        )
+        install_timer(cpu, timer, self.clock, lambda: self.update_timer(cpu.index))
+        return timer
+
+    def update_timer(self, index: int) -> None:
+        timer = self.timers[index]
+        for ch in timer.channels:
+            self.gic.set_level(ch.intid, ch.asserted(self.clock), index)
+
+    def update_timers(self) -> None:
+        for i in range(len(self.timers)):
+            self.update_timer(i)
+
+    def next_deadline(self) -> int | None:
+        deadlines = [d for i, t in enumerate(self.timers) if self.cpus[i].on and (d := t.next_deadline(self.clock)) is not None]
+        return min(deadlines) if deadlines else None
+
+    # Memory access for the loader
+
+    def region_at(self, address: int, length: int = 1) -> RamRegion | None:
+        for r in self.ram:
+            if r.contains(address, length):
+                return r
+        return None
+
+    def write(self, address: int, data: bytes) -> None:
+        region = self.region_at(address, len(data))
+        if region is None:
+            raise TreeError(f"0x{address:x}..0x{address + len(data):x} is not RAM")
+        off = address - region.base
+        region.buffer[off : off + len(data)] = data
+
+    def read(self, address: int, length: int) -> bytes:
+        region = self.region_at(address, length)
+        if region is None:
+            raise TreeError(f"0x{address:x}..0x{address + length:x} is not RAM")
+        off = address - region.base
+        return bytes(region.buffer[off : off + length])
+
+    # Power
+
+    def power_off(self, cpu: int, reason: str) -> None:
+        self.power_state, self.power_reason = "off", reason
+        self._halt(cpu)
+
+    def reset(self, cpu: int, reason: str) -> None:
+        self.power_state, self.power_reason = "reset", reason
+        self._halt(cpu)
+
+    def _halt(self, cpu: int) -> None:
+        """Stop the CPU that asked, at once (it is inside unicorn when a device or PSCI acts)."""
+        if 0 <= cpu < len(self.cpus):
+            self.cpus[cpu].request_exit()
+
+
+def _bind_read(w: Window, index: int) -> Callable[[int, int], int]:
+    return lambda offset, size: w.read(index, offset, size)
+
+
+def _bind_write(w: Window, index: int) -> Callable[[int, int, int], None]:
+    return lambda offset, size, value: w.write(index, offset, size, value)
+
+
+def write_console(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
