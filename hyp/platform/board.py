@@ -258,6 +258,9 @@ class Machine:
             cpu.map_ram(region.base, region.size, region.buffer)
         for w in self.windows:
             cpu.map_mmio(w.base, w.size, _bind_read(w, index), _bind_write(w, index))
+        install = getattr(self.gic, "install", None)
+        if install is not None:  # a GICv3 brings its CPU interface as system registers
+            install(cpu)
         timer = self._timer_for(cpu)
         self.timers.append(timer)
         self.cpus.append(cpu)
