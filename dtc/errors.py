@@ -26,6 +26,7 @@ class Diagnostic:
     related: list[tuple[str, Location]] = field(default_factory=list)
     dtb_offset: int | None = None
     file: str = ""
+    schema: str = ""  # the binding schema's $id, for schema findings
 
     def where(self) -> str:
         if self.location is not None:
