@@ -55,6 +55,28 @@ def reference_offsets(prop: Property) -> set[int]:
     return {m.offset for m in prop.data.markers if m.kind == Kind.REF_PHANDLE}
 
 
+def provider_cells(ctx: CheckContext, node: Node, prop: Property, provider: Provider, target: Node, at: int) -> int | None:
+    """The target's #<x>-cells (0 for an optional one it lacks); None, reported, when unusable."""
+    cellprop = target.get(provider.cell_name)
+    if cellprop is None:
+        if provider.optional:
+            return 0
+        ctx.fail(
+            node,
+            f"Missing property '{provider.cell_name}' in node {target.path} or bad phandle "
+            f"(referred from {prop.name}[{at}])",
+        )
+        return None
+    if len(cellprop.value) != 4:  # dtc 1.6.1 aborts on an assertion here (#gpio-cells has no _is_cell check)
+        ctx.fail(
+            node,
+            f"Property '{provider.cell_name}' in node {target.path} is not a single cell "
+            f"(referred from {prop.name}[{at}])",
+        )
+        return None
+    return cell(cellprop, 0)
+
+
 def fail_bad_phandle_args(ctx: CheckContext, node: Node, prop: Property, provider: Provider) -> None:
     """Walk <&phandle args...> groups, sizing each by its provider's cell count."""
     length = len(prop.value)
@@ -62,10 +84,9 @@ def fail_bad_phandle_args(ctx: CheckContext, node: Node, prop: Property, provide
         ctx.fail(node, f"property size ({length}) is invalid, expected multiple of 4", prop)
         return
     index = tree_index(ctx)
-    count = length // 4
     references = reference_offsets(prop) if prop.data.markers else None
     at = 0  # dtc's "int cell"
-    while 0 <= at < count:
+    while 0 <= at < length // 4:
         phandle = cell(prop, at)
         if not phandle_is_valid(phandle):  # 0 or -1 skip an optional entry
             if ctx.plugin:
@@ -78,31 +99,15 @@ def fail_bad_phandle_args(ctx: CheckContext, node: Node, prop: Property, provide
         if target is None:
             ctx.fail(node, f"Could not get phandle node for (cell {at})", prop)
             break
-        cellprop = target.get(provider.cell_name)
-        if cellprop is not None:
-            if len(cellprop.value) != 4:  # dtc 1.6.1 aborts on an assertion here
-                ctx.fail(
-                    node,
-                    f"Property '{provider.cell_name}' in node {target.path} is not a single cell "
-                    f"(referred from {prop.name}[{at}])",
-                )
-                break
-            raw_size = cell(cellprop, 0)
-        elif provider.optional:
-            raw_size = 0
-        else:
-            ctx.fail(
-                node,
-                f"Missing property '{provider.cell_name}' in node {target.path} or bad phandle "
-                f"(referred from {prop.name}[{at}])",
-            )
+        raw_size = provider_cells(ctx, node, prop, provider, target, at)
+        if raw_size is None:
             break
-        cellsize = to_int32(raw_size)
+        cellsize = to_int32(raw_size)  # as dtc 1.6.1 holds it
         following = to_int32(at + cellsize + 1)
         if following < 0 or length < following * 4:
             ctx.fail(node, f"property size ({length}) too small for cell size {cellsize}", prop)
             break
-        if following <= at:  # dtc 1.6.1 would walk this list forever
+        if following <= at:  # a huge count wrapped the walk back: dtc 1.6.1 loops forever here
             ctx.fail(node, f"property size ({length}) too small for cell size {raw_size}", prop)
             break
         at = following
