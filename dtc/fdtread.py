@@ -9,8 +9,9 @@ of the problem.  Where dtc 1.6.1 reads an odd blob (a struct block running past
 its declared size, misaligned blocks, NOPs in an old version...) this reader
 reads it too, the same way, and reports a warning instead.  A few blobs dtc
 "reads" only by chance (blocks inside the header, unknown versions, names whose
-parsing reads past a buffer) are refused; see BLOB_LIMITS.  The work is linear
-in the blob size apart from a binary search per property name.
+parsing reads past a buffer) are refused, and so are trees nested deeper than
+MAX_DEPTH and property names adding up to more than NAME_BUDGET times the
+blob: time and memory stay linear in the blob's size, whatever its bytes.
 """
 
 from __future__ import annotations
