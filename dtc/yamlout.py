@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 
 from .data import TYPE_KINDS, Kind, Marker
-from .dtsout import dtc_markers, type_marker_length
+from .dtsout import DtcWouldAbort, dtc_markers, type_marker_length
 from .errors import DtcError
 from .tree import DeviceTree, Node, Property
 from .yamlemit import DOUBLE_QUOTED, Emitter, Map, Scalar, Seq
@@ -26,10 +26,6 @@ from .yamlemit import DOUBLE_QUOTED, Emitter, Map, Scalar, Seq
 INT_TAGS = {Kind.UINT8: "!u8", Kind.UINT16: "!u16", Kind.UINT32: "!u32", Kind.UINT64: "!u64"}
 WIDTHS = {Kind.UINT8: 1, Kind.UINT16: 2, Kind.UINT32: 4, Kind.UINT64: 8}
 UNPACK_CODES = {Kind.UINT8: "B", Kind.UINT16: "H", Kind.UINT32: "I", Kind.UINT64: "Q"}
-
-
-class DtcWouldAbort(Exception):
-    """dtc 1.6.1 fails an assertion on this value."""
 
 
 def _int_seq(value: bytes, start: int, length: int, kind: Kind, phandles: set[int]) -> Seq:
@@ -57,7 +53,7 @@ def _string(chunk: bytes) -> Scalar:
 def _typed_pieces(value: bytes, markers: tuple[Marker, ...]) -> Seq:
     """One entry per type marker; a piece runs to the next type marker, the last one takes what is left."""
     seq = Seq()
-    phandles = {m.offset for m in markers if m.kind == Kind.REF_PHANDLE} if len(markers) > 1 else set()
+    phandles = {m.offset for m in markers if m.kind == Kind.REF_PHANDLE}
     remaining = len(value)
     for i, m in enumerate(markers):
         if m.kind not in TYPE_KINDS:
