@@ -439,6 +439,28 @@ def test_huge_provider_cells_end(tmp_path: Path, cells: str) -> None:
     assert got == [("clocks_property", "/d", f"property size (12) too small for cell size {int(cells, 16)}")]
 
 
+def test_deep_interrupt_searches(tmp_path: Path) -> None:
+    """Every level of a deep chain looks up its interrupt parent: same reports, without a quadratic walk."""
+    depth = 1000
+    body = "/ { top: t {" + " n { interrupts = <1>;" * depth + " };" * depth + " }; };"
+    assert len(compare(tmp_path, body)) == depth
+
+
+def test_huge_address_cells_on_a_simple_bus(tmp_path: Path) -> None:
+    """dtc 1.6.1 reads 2^28 cells of a child's ranges (and crashes); armboot reads what is there."""
+    src = tmp_path / "wide.dts"
+    src.write_text(
+        "/dts-v1/;\n/ { #address-cells = <1>; #size-cells = <1>; bus { compatible = \"simple-bus\"; "
+        "#address-cells = <0x10000000>; #size-cells = <1>; ranges; c@0 { #address-cells = <1>; "
+        "#size-cells = <1>; ranges = <0 1 2>; }; }; };\n"
+    )
+    assert crashes_dtc(src)
+    assert [(check, path) for check, path, *_ in armboot_reports(src, [])] == [
+        ("ranges_format", "/bus"),
+        ("ranges_format", "/bus/c@0"),
+    ]
+
+
 # ---------------------------------------------------------------------------
 # -W / -E
 

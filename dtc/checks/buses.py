@@ -131,8 +131,10 @@ def check_simple_bus_reg(ctx: CheckContext, node: Node) -> None:
         if parent.parent is not None and bus_of(ctx, node) != SIMPLE_BUS:
             ctx.fail(node, "missing or empty reg/ranges property")
         return
+    # dtc shifts #address-cells cells through a 64-bit integer: only the last two remain.
+    count = node_addr_cells(ctx, parent)
     reg = 0
-    for i in range(node_addr_cells(ctx, parent)):
+    for i in range(max(0, count - 2), count):
         reg = ((reg << 32) | cell(prop, first + i)) & 0xFFFFFFFFFFFFFFFF
     expected = f"{reg:x}"
     if node.unit_address != expected:

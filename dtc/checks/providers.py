@@ -173,29 +173,46 @@ def check_interrupt_provider(ctx: CheckContext, node: Node) -> None:
         ctx.fail(node, "Missing #address-cells in interrupt provider")
 
 
+def search_stop(ctx: CheckContext, start: Node | None) -> Node | None:
+    """The first node from ``start`` up that ends an interrupt-parent search (a provider or an
+    interrupt-parent holder); remembered for the run, so that deep trees are not walked again."""
+    stops: dict[Node, Node | None] = ctx.state("interrupt_search_stops")
+    passed = []
+    node = start
+    while node is not None and node not in stops:
+        if is_interrupt_provider(node) or node.get("interrupt-parent") is not None:
+            stops[node] = node
+            break
+        passed.append(node)
+        node = node.parent
+    stop = stops[node] if node is not None else None
+    stops.update(dict.fromkeys(passed, stop))
+    return stop
+
+
 def interrupt_parent(ctx: CheckContext, node: Node) -> Node | None:
     """The node's interrupt parent (dtc's search up the tree), reporting what stops the search."""
-    parent: Node | None = node
-    while parent is not None:
-        if parent is not node and is_interrupt_provider(parent):
-            return parent
-        prop = parent.get("interrupt-parent")
-        if prop is not None:
-            phandle = cell(prop, 0)
-            if len(prop.value) != 4 or not phandle_is_valid(phandle):
-                if ctx.plugin and len(prop.value) == 4:
-                    raise _GiveUp
-                ctx.fail(parent, "Invalid phandle", prop)
-                return None
-            target = tree_index(ctx).by_phandle(phandle)
-            if target is None:
-                ctx.fail(parent, "Bad phandle", prop)
-                raise _GiveUp
-            if not is_interrupt_provider(target):
-                ctx.fail(target, "Missing interrupt-controller or interrupt-map property")
-            return target
-        parent = parent.parent
-    return None
+    holder: Node | None = node  # the node itself counts only by its interrupt-parent
+    if node.get("interrupt-parent") is None:
+        holder = search_stop(ctx, node.parent)
+        if holder is None or is_interrupt_provider(holder):
+            return holder
+    assert holder is not None
+    prop = holder.get("interrupt-parent")
+    assert prop is not None
+    phandle = cell(prop, 0)
+    if len(prop.value) != 4 or not phandle_is_valid(phandle):
+        if ctx.plugin and len(prop.value) == 4:
+            raise _GiveUp
+        ctx.fail(holder, "Invalid phandle", prop)
+        return None
+    target = tree_index(ctx).by_phandle(phandle)
+    if target is None:
+        ctx.fail(holder, "Bad phandle", prop)
+        raise _GiveUp
+    if not is_interrupt_provider(target):
+        ctx.fail(target, "Missing interrupt-controller or interrupt-map property")
+    return target
 
 
 class _GiveUp(Exception):
