@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 
 from .buildcache import BuildCache
-from .compiler import BuildOptions, emit, guess_input_format, process
+from .compiler import BuildOptions, emit, guess_input_format, load_dtb, process
 from .errors import Diagnostic, DtcError
 from .frontend import Frontend, ParseCache
 from .outputs import depfile_text, write_atomic
@@ -152,9 +152,7 @@ class Builder:
         opts = self.opts
         fmt = opts.input_format or guess_input_format(job.input)
         if fmt == "dtb":
-            from .fdtread import read_dtb_file
-
-            return read_dtb_file(job.input), [job.input], []
+            return load_dtb(job.input)
         fe = Frontend(opts, self.parse_cache)
         preprocessed = pre.result() if pre is not None else None
         if preprocessed is None:

@@ -76,15 +76,25 @@ def load(path: str, opts: BuildOptions, cache: ParseCache | None = None, text: s
     """Read a .dts (preprocessing and parsing it) or a .dtb into a tree."""
     fmt = opts.input_format or guess_input_format(path)
     if fmt == "dtb":
-        from .fdtread import read_dtb_file
-
-        tree = read_dtb_file(path)
-        return tree, [path], []
+        return load_dtb(path)
     if fmt != "dts":
         raise DtcError(f"Unknown input format \"{fmt}\"")
     fe = Frontend(opts, cache)
     tree = fe.load(path, text)
     return tree, fe.deps, fe.diagnostics
+
+
+def load_dtb(path: str) -> tuple[DeviceTree, list[str], list[Diagnostic]]:
+    """A .dtb, with the reader's warnings about odd but readable parts."""
+    from .fdtread import parse_dtb
+
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        raise DtcError(Diagnostic("error", f"cannot read {path}: {e.strerror}", file=path)) from None
+    tree, warnings = parse_dtb(blob, path)
+    return tree, [path], warnings
 
 
 def process(tree: DeviceTree, opts: BuildOptions) -> tuple[list[Diagnostic], bool]:

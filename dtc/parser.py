@@ -277,7 +277,7 @@ class _Build(Transformer):
 
     def data_path(self, c: list) -> _Value:
         value: _Value = c[0]
-        value.data = value.data.with_marker(Kind.REF_PATH, c[1].value)
+        value.data = value.data.with_marker(Kind.STRING, c[1].value).with_marker(Kind.REF_PATH, c[1].value)
         return value
 
     def data_incbin(self, c: list) -> _Value:

@@ -41,7 +41,7 @@ def generate_label_tree(tree: DeviceTree, name: str, allocate: PhandleAllocator 
                     continue
                 if holder.get(label.name) is not None:
                     continue
-                holder.props.append(Property(label.name, Data(path.encode("latin-1") + b"\0")))
+                holder.props.append(Property(label.name, Data(path.encode("latin-1") + b"\0", (Marker(0, Kind.STRING),))))
             if allocate is not None:
                 allocate.get(node)
         for child in node.children:

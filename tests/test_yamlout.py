@@ -70,24 +70,8 @@ YAML_CASES: dict[str, tuple[str, list[str]]] = {
     "empty-root": (HDR + "/ { };", []),
 }
 
-# dtc 1.6.1 gives generated __symbols__ / aliases values a STRING marker; armboot's generator does not yet.
-NEEDS_STRING_MARKERS_ON_GENERATED_PATHS = {
-    "option-symbols",
-    "option-symbols-plugin",
-    "option-symbols-omit",
-    "option-aliases",
-    "option-aliases-existing",
-}
-
-
 def _params() -> list:
-    out = []
-    for name in sorted({**CASE_LIST, **YAML_CASES}):
-        marks = []
-        if name in NEEDS_STRING_MARKERS_ON_GENERATED_PATHS:
-            marks = [pytest.mark.xfail(strict=True, raises=DtcError, reason="symbols.py: no STRING marker")]
-        out.append(pytest.param(name, marks=marks))
-    return out
+    return sorted({**CASE_LIST, **YAML_CASES})
 
 
 @pytest.mark.parametrize("name", _params())
