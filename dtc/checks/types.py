@@ -64,8 +64,9 @@ def is_names_property(name: str) -> bool:
 @check(level="warning", select=with_property_named(is_names_property))
 def check_names_is_string_list(ctx: CheckContext, node: Node) -> None:
     """Every *-names property (clock-names, reg-names, ...) is a list of strings."""
+    first: dict[str, Property] = {}
+    for prop in node.properties:
+        first.setdefault(prop.name, prop)
     for prop in node.properties:
         if is_names_property(prop.name):
-            first = node.get(prop.name)  # dtc looks the name up again
-            if first is not None:
-                fail_unless_string_list(ctx, node, first)
+            fail_unless_string_list(ctx, node, first[prop.name])  # dtc looks the name up again
