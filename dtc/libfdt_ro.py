@@ -35,6 +35,9 @@ U32_MASK = 0xFFFFFFFF
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_HEADER = struct.Struct(">10I")
+_PROP_FIELDS = struct.Struct(">II")  # a property's length and name offset
+_MISSING = object()
 
 # Header field offsets.
 OFF_MAGIC = 0
@@ -101,6 +104,12 @@ class FdtReader:
     def __init__(self, buf: bytes | bytearray, name: str = "") -> None:
         self.buf = buf
         self.name = name  # the file it came from, for error messages
+        self._header: tuple[int, ...] | None = None  # cached fields, then the struct limit
+        # Whole-tree walks, remembered until the next write (FdtWriter bumps ``generation``).
+        self.generation = 0
+        self._walks: dict[str, _LazyWalk] = {}
+        self._strings: dict[int, bytes | None] = {}
+        self._strings_size = -1
 
     # -- raw access --------------------------------------------------------
 
@@ -121,45 +130,60 @@ class FdtReader:
             raise BlobRangeError(self.name, pos, len(self.buf) - pos)
         return bytes(self.buf[pos:end])
 
+    def header(self) -> tuple[int, ...]:
+        """The ten header fields (a field past a short blob's end reads as 0), then the struct limit.
+
+        Read once and kept: the header changes only through FdtWriter, which
+        forgets this copy when it writes there.
+        """
+        if self._header is None:
+            fields = _HEADER.unpack(bytes(self.buf[:HEADER_SIZE]).ljust(HEADER_SIZE, b"\0"))
+            totalsize, off_struct, version, size_struct = fields[1], fields[2], fields[5], fields[9]
+            limit = min(totalsize, len(self.buf)) - off_struct
+            if version >= 0x11:
+                limit = min(limit, size_struct)
+            self._header = (*fields, limit)
+        return self._header
+
     @property
     def magic(self) -> int:
-        return self.u32(OFF_MAGIC)
+        return self.header()[0]
 
     @property
     def totalsize(self) -> int:
-        return self.u32(OFF_TOTALSIZE)
+        return self.header()[1]
 
     @property
     def off_dt_struct(self) -> int:
-        return self.u32(OFF_DT_STRUCT)
+        return self.header()[2]
 
     @property
     def off_dt_strings(self) -> int:
-        return self.u32(OFF_DT_STRINGS)
+        return self.header()[3]
 
     @property
     def off_mem_rsvmap(self) -> int:
-        return self.u32(OFF_MEM_RSVMAP)
+        return self.header()[4]
 
     @property
     def version(self) -> int:
-        return self.u32(OFF_VERSION)
+        return self.header()[5]
 
     @property
     def last_comp_version(self) -> int:
-        return self.u32(OFF_LAST_COMP_VERSION)
+        return self.header()[6]
 
     @property
     def boot_cpuid_phys(self) -> int:
-        return self.u32(OFF_BOOT_CPUID_PHYS)
+        return self.header()[7]
 
     @property
     def size_dt_strings(self) -> int:
-        return self.u32(OFF_SIZE_DT_STRINGS)
+        return self.header()[8]
 
     @property
     def size_dt_struct(self) -> int:
-        return self.u32(OFF_SIZE_DT_STRUCT)
+        return self.header()[9]
 
     # -- header probe ------------------------------------------------------
 
@@ -180,11 +204,8 @@ class FdtReader:
     # -- structure block ---------------------------------------------------
 
     def struct_limit(self) -> int:
-        """Largest ``offset + len`` that fdt_offset_ptr() accepts."""
-        limit = self.totalsize - self.off_dt_struct
-        if self.version >= 0x11:
-            limit = min(limit, self.size_dt_struct)
-        return limit
+        """Largest ``offset + len`` that fdt_offset_ptr() accepts (never past the buffer)."""
+        return self.header()[10]
 
     def offset_ptr(self, offset: int, length: int) -> int | None:
         """fdt_offset_ptr(): the absolute position of a struct-block range, or None."""
@@ -194,11 +215,12 @@ class FdtReader:
 
     def next_tag(self, start: int) -> tuple[int, int]:
         """fdt_next_tag(): (tag, next offset); FDT_END with a negative offset on damage."""
-        limit = self.struct_limit()
-        base = self.off_dt_struct
+        header = self.header()
+        limit = header[10]
+        base = header[2]
         if start < 0 or start + TAGSIZE > limit:
             return FDT_END, -FdtErr.TRUNCATED
-        tag = self.u32(base + start)
+        tag = _U32.unpack_from(self.buf, base + start)[0]
         offset = start + TAGSIZE
         if tag == FDT_BEGIN_NODE:
             nul = self.buf.find(b"\0", base + offset, base + limit)
@@ -208,11 +230,11 @@ class FdtReader:
         elif tag == FDT_PROP:
             if offset + 4 > limit:
                 return FDT_END, -FdtErr.BADSTRUCTURE
-            length = self.u32(base + offset)
+            length = _U32.unpack_from(self.buf, base + offset)[0]
             if length >= 0x7FFFFFF0:  # libfdt's int arithmetic would wrap: damaged
                 return FDT_END, -FdtErr.BADSTRUCTURE
             offset += 8 + length
-            if self.version < 0x10 and length >= 8 and (offset - length) % 8:
+            if header[5] < 0x10 and length >= 8 and (offset - length) % 8:
                 offset += 4
             if offset > limit:
                 return FDT_END, -FdtErr.BADSTRUCTURE
@@ -232,8 +254,20 @@ class FdtReader:
         tag, nxt = self.next_tag(offset)
         return nxt if tag == FDT_PROP else -FdtErr.BADOFFSET
 
-    def next_node(self, offset: int, depth: int | None) -> tuple[int, int | None]:
-        """fdt_next_node(): the next BEGIN_NODE in document order, tracking depth."""
+    def next_node(self, offset: int, depth: int) -> tuple[int, int]:
+        """fdt_next_node() with a depth: (next node in document order, its depth).
+
+        Leaving ``offset``'s subtree upwards past depth 0 returns the offset
+        after the END_NODE with a negative depth, as libfdt does.
+        """
+        offset, new_depth = self._next_node(offset, depth)
+        return offset, depth if new_depth is None else new_depth
+
+    def next_node_any(self, offset: int) -> int:
+        """fdt_next_node() without a depth (a truncated final FDT_END counts as the end)."""
+        return self._next_node(offset, None)[0]
+
+    def _next_node(self, offset: int, depth: int | None) -> tuple[int, int | None]:
         nextoffset = 0
         if offset >= 0:
             nextoffset = self.check_node_offset(offset)
@@ -261,10 +295,10 @@ class FdtReader:
         return offset if offset >= 0 and depth == 1 else -FdtErr.NOTFOUND
 
     def next_subnode(self, offset: int) -> int:
-        depth: int | None = 1
+        depth = 1
         while True:
             offset, depth = self.next_node(offset, depth)
-            if offset < 0 or depth is None or depth < 1:
+            if offset < 0 or depth < 1:
                 return -FdtErr.NOTFOUND
             if depth <= 1:
                 return offset
@@ -298,7 +332,7 @@ class FdtReader:
         pos = stroffset + self.off_dt_strings
         if pos >= totalsize:
             return None, -FdtErr.BADOFFSET
-        avail = totalsize - pos
+        avail = min(totalsize, len(self.buf)) - pos
         if self.magic == FDT_MAGIC:
             if self.version >= 17:
                 size = self.size_dt_strings
@@ -313,8 +347,25 @@ class FdtReader:
         return pos, nul - pos
 
     def string_eq(self, stroffset: int, name: bytes) -> bool:
-        pos, length = self.get_string(stroffset)
-        return pos is not None and length == len(name) and self.buf[pos : pos + length] == name
+        """fdt_string_eq_(): get_string() gives exactly ``name``."""
+        return self.string_at(stroffset) == name
+
+    def string_at(self, stroffset: int) -> bytes | None:
+        """get_string() as bytes (None where it fails), remembered per strings-block size.
+
+        Edits move the strings block but never change the bytes at an
+        existing offset; only appending (or rolling back) a string does,
+        and that changes the size.
+        """
+        size = self.size_dt_strings
+        if self._strings_size != size:
+            self._strings = {}
+            self._strings_size = size
+        found = self._strings.get(stroffset, _MISSING)
+        if found is _MISSING:
+            pos, length = self.get_string(stroffset)
+            found = self._strings[stroffset] = None if pos is None else bytes(self.buf[pos : pos + length])
+        return found  # type: ignore[return-value]
 
     def get_name(self, nodeoffset: int) -> tuple[bytes | None, int]:
         """fdt_get_name(): (name, 0) or (None, error); v1-3 blobs give the leaf name."""
@@ -340,16 +391,31 @@ class FdtReader:
 
     # -- node lookup -------------------------------------------------------
 
-    def subnode_offset(self, offset: int, name: bytes) -> int:
-        """fdt_subnode_offset_namelen()."""
-        depth: int | None = 0
-        while offset >= 0 and depth is not None and depth >= 0:
-            if depth == 1 and self.nodename_eq(offset, name):
-                return offset
-            offset, depth = self.next_node(offset, depth)
-        if depth is not None and depth < 0:
-            return -FdtErr.NOTFOUND
-        return offset
+    def subnode_offset(self, parent: int, name: bytes) -> int:
+        """fdt_subnode_offset_namelen(): the first child whose name matches (see nodename_eq).
+
+        libfdt walks the parent's whole subtree node by node; this walks the
+        same tags once, with the same answers and the same error codes.
+        """
+        if parent < 0:
+            return parent
+        offset = self.check_node_offset(parent)
+        if offset < 0:
+            return offset
+        depth = 0
+        while True:
+            tag, nxt = self.next_tag(offset)
+            if tag == FDT_BEGIN_NODE:
+                depth += 1
+                if depth == 1 and self.nodename_eq(offset, name):
+                    return offset
+            elif tag == FDT_END_NODE:
+                depth -= 1
+                if depth < 0:
+                    return -FdtErr.NOTFOUND
+            elif tag == FDT_END:
+                return -FdtErr.NOTFOUND if nxt >= 0 else nxt
+            offset = nxt
 
     def path_offset(self, path: bytes, _alias_depth: int = 0) -> int:
         """fdt_path_offset_namelen(): a path, or an alias name followed by a path."""
@@ -423,14 +489,39 @@ class FdtReader:
         return pos
 
     def get_property(self, nodeoffset: int, name: bytes) -> tuple[int | None, int]:
-        """fdt_get_property_namelen_(): (struct offset of the property, length) or (None, error)."""
-        offset = self.first_property_offset(nodeoffset)
-        while offset >= 0:
-            pos = self.off_dt_struct + offset
-            if self.string_eq(self.u32(pos + 8), name):
-                return offset, self.u32(pos + 4)
-            offset = self.next_property_offset(offset)
-        return None, offset
+        """fdt_get_property_namelen_(): (struct offset of the first such property, length) or (None, error)."""
+        for offset, nameoff, length in self._leading_properties(nodeoffset):
+            if offset < 0:
+                return None, offset
+            if self.string_eq(nameoff, name):
+                return offset, length
+        raise AssertionError("unreachable: _leading_properties ends with an error entry")
+
+    def _leading_properties(self, nodeoffset: int) -> Iterator[tuple[int, int, int]]:
+        """(offset, name offset, length) of each property libfdt iterates, then (error, 0, 0).
+
+        One pass over the tags that fdt_first_property_offset() and
+        fdt_next_property_offset() would visit; the final entry carries the
+        code their iteration ends with (usually -FDT_ERR_NOTFOUND).
+        """
+        offset = self.check_node_offset(nodeoffset)
+        if offset < 0:
+            yield offset, 0, 0
+            return
+        buf = self.buf
+        base = self.header()[2]
+        while True:
+            tag, nxt = self.next_tag(offset)
+            if tag == FDT_PROP:
+                length, nameoff = _PROP_FIELDS.unpack_from(buf, base + offset + 4)
+                yield offset, nameoff, length
+            elif tag == FDT_END:
+                yield (-FdtErr.BADSTRUCTURE if nxt >= 0 else nxt), 0, 0
+                return
+            elif tag != FDT_NOP:
+                yield -FdtErr.NOTFOUND, 0, 0
+                return
+            offset = nxt
 
     def getprop(self, nodeoffset: int, name: bytes) -> tuple[int | None, int]:
         """fdt_getprop_namelen(): (absolute position of the value, length) or (None, error)."""
@@ -453,32 +544,55 @@ class FdtReader:
         return self._value_pos(offset, length), name, length
 
     def get_phandle(self, nodeoffset: int) -> int:
-        """fdt_get_phandle(): "phandle", else "linux,phandle", if 4 bytes long; else 0."""
-        for name in (b"phandle", b"linux,phandle"):
-            pos, length = self.getprop(nodeoffset, name)
-            if pos is not None and length == 4:
-                return self.u32(pos)
+        """fdt_get_phandle(): the first "phandle", else the first "linux,phandle", if 4 bytes long; else 0."""
+        phandle: tuple[int, int] | None = None
+        linux: tuple[int, int] | None = None
+        for offset, nameoff, length in self._leading_properties(nodeoffset):
+            if offset < 0:
+                break
+            if phandle is None and self.string_eq(nameoff, b"phandle"):
+                phandle = (offset, length)
+                if length == 4 or linux is not None:
+                    break
+            elif linux is None and self.string_eq(nameoff, b"linux,phandle"):
+                linux = (offset, length)
+        for found in (phandle, linux):
+            if found is not None and found[1] == 4:
+                return self.u32(self.off_dt_struct + found[0] + 12)
         return 0
+
+    def _next_node_from(self, offset: int) -> int:
+        """The rest of fdt_next_node() without a depth, from just after a node's header."""
+        while True:
+            tag, nxt = self.next_tag(offset)
+            if tag == FDT_BEGIN_NODE:
+                return offset
+            if tag == FDT_END:
+                return -FdtErr.NOTFOUND if nxt >= 0 or nxt == -FdtErr.TRUNCATED else nxt
+            offset = nxt
+
+    def _cached_walk(self, kind: type[_LazyWalk]) -> _LazyWalk:
+        walk = self._walks.get(kind.__name__)
+        if walk is None or walk.generation != self.generation:
+            walk = self._walks[kind.__name__] = kind(self)
+        return walk
 
     def node_offset_by_phandle(self, phandle: int) -> int:
         if phandle in (0, U32_MASK):
             return -FdtErr.BADPHANDLE
-        offset, _ = self.next_node(-1, None)
-        while offset >= 0:
-            if self.get_phandle(offset) == phandle:
-                return offset
-            offset, _ = self.next_node(offset, None)
-        return offset
+        for node, value in self._cached_walk(_PhandleWalk):
+            if node < 0 or value == phandle:
+                return node
+        return -FdtErr.INTERNAL  # not reached: every walk ends with a negative offset
 
     def find_max_phandle(self) -> tuple[int, int]:
         """fdt_find_max_phandle(): (0, highest phandle) or (error, 0)."""
         highest = 0
-        offset = -1
-        while True:
-            offset, _ = self.next_node(offset, None)
-            if offset < 0:
-                return (0, highest) if offset == -FdtErr.NOTFOUND else (offset, 0)
-            highest = max(highest, self.get_phandle(offset))
+        for node, value in self._cached_walk(_PhandleWalk):
+            if node < 0:
+                return (0, highest) if node == -FdtErr.NOTFOUND else (node, 0)
+            highest = max(highest, value)
+        return -FdtErr.INTERNAL, 0  # not reached: every walk ends with a negative offset
 
     # -- ancestry ----------------------------------------------------------
 
@@ -487,20 +601,15 @@ class FdtReader:
         if superdepth < 0:
             return -FdtErr.NOTFOUND, -1
         supernode = -FdtErr.INTERNAL
-        offset: int = 0
-        depth: int | None = 0
-        while offset >= 0 and offset <= nodeoffset:
+        offset = 0
+        for offset, depth in self._cached_walk(_DepthWalk):
+            if offset < 0 or offset > nodeoffset:
+                break
             if depth == superdepth:
                 supernode = offset
             if offset == nodeoffset:
-                assert depth is not None
                 return (-FdtErr.NOTFOUND if superdepth > depth else supernode), depth
-            offset, depth = self.next_node(offset, depth)
-        if offset == -FdtErr.NOTFOUND or offset >= 0:
-            return -FdtErr.BADOFFSET, -1
-        if offset == -FdtErr.BADOFFSET:
-            return -FdtErr.BADSTRUCTURE, -1
-        return offset, -1
+        return _walk_end_error(offset), -1
 
     def parent_offset(self, nodeoffset: int) -> int:
         err, depth = self.supernode_atdepth_offset(nodeoffset, 0)
@@ -513,11 +622,10 @@ class FdtReader:
         if buflen < 2:
             return -FdtErr.NOSPACE, b""
         buf = bytearray(buflen)
-        p = pdepth = 0
-        offset: int = 0
-        depth: int | None = 0
-        while offset >= 0 and offset <= nodeoffset:
-            assert depth is not None
+        p = pdepth = offset = 0
+        for offset, depth in self._cached_walk(_DepthWalk):
+            if offset < 0 or offset > nodeoffset:
+                break
             while pdepth > depth:
                 while True:
                     p -= 1
@@ -542,14 +650,82 @@ class FdtReader:
                 if p > 1:
                     p -= 1
                 return 0, bytes(buf[:p])
-            offset, depth = self.next_node(offset, depth)
-        if offset == -FdtErr.NOTFOUND or offset >= 0:
-            return -FdtErr.BADOFFSET, b""
-        if offset == -FdtErr.BADOFFSET:
-            return -FdtErr.BADSTRUCTURE, b""
-        return offset, b""
+        return _walk_end_error(offset), b""
 
     def path_of(self, nodeoffset: int) -> str:
         """A node's path for messages ('?' when it cannot be worked out)."""
         err, path = self.get_path(nodeoffset, 1 << 16)
         return path.decode("utf-8", "backslashreplace") if err == 0 else "?"
+
+
+def _walk_end_error(offset: int) -> int:
+    """What fdt_get_path() and fdt_supernode_atdepth_offset() return when the walk misses the node."""
+    if offset == -FdtErr.NOTFOUND or offset >= 0:
+        return -FdtErr.BADOFFSET
+    if offset == -FdtErr.BADOFFSET:
+        return -FdtErr.BADSTRUCTURE
+    return offset
+
+
+class _LazyWalk:
+    """A whole-tree walk, computed only as far as callers go and kept until the blob is written.
+
+    Each step is a pair of ints; the last one has a negative offset first.
+    """
+
+    def __init__(self, fdt: FdtReader) -> None:
+        self.fdt = fdt
+        self.generation = fdt.generation
+        self.done: list[tuple[int, int]] = []
+        self.finished = False
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        index = 0
+        while index < len(self.done) or not self.finished:
+            if index == len(self.done):
+                step = self.advance()
+                self.done.append(step)
+                self.finished = step[0] < 0
+            yield self.done[index]
+            index += 1
+
+    def advance(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+
+class _PhandleWalk(_LazyWalk):
+    """(node, phandle) as fdt_next_node() without a depth, then fdt_get_phandle(), visit them."""
+
+    def advance(self) -> tuple[int, int]:
+        fdt = self.fdt
+        start = fdt.check_node_offset(self.done[-1][0]) if self.done else 0
+        node = fdt._next_node_from(start)
+        return node, fdt.get_phandle(node) if node >= 0 else 0
+
+
+class _DepthWalk(_LazyWalk):
+    """(offset, depth) as repeated fdt_next_node(offset, &depth) calls from (0, 0) give them.
+
+    Like libfdt, the walk carries on past the root's end (with a negative
+    depth) while it finds nodes there.
+    """
+
+    def advance(self) -> tuple[int, int]:
+        if not self.done:
+            return 0, 0
+        fdt = self.fdt
+        offset, depth = self.done[-1]
+        after = fdt.check_node_offset(offset)
+        if after < 0:
+            return after, depth
+        while True:
+            tag, nxt = fdt.next_tag(after)
+            if tag == FDT_BEGIN_NODE:
+                return after, depth + 1
+            if tag == FDT_END_NODE:
+                depth -= 1
+                if depth < 0:
+                    return nxt, depth
+            elif tag == FDT_END:
+                return (-FdtErr.NOTFOUND if nxt >= 0 else nxt), depth
+            after = nxt

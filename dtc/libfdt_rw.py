@@ -54,14 +54,15 @@ class FdtWriter(FdtReader):
         self.out_of_room = False
 
     def set_u32(self, pos: int, value: int) -> None:
-        if pos < 0 or pos + 4 > len(self.buf):
-            raise BlobRangeError(self.name, pos, 4)
-        self.buf[pos : pos + 4] = (value & U32_MASK).to_bytes(4, "big")
+        self.write(pos, (value & U32_MASK).to_bytes(4, "big"))
 
     def write(self, pos: int, data: bytes) -> None:
         if pos < 0 or pos + len(data) > len(self.buf):
             raise BlobRangeError(self.name, pos, len(data))
         self.buf[pos : pos + len(data)] = data
+        self.generation += 1
+        if pos < HEADER_SIZE:
+            self._header = None
 
     # -- layout checks -----------------------------------------------------
 
@@ -94,6 +95,7 @@ class FdtWriter(FdtReader):
         if dsize - oldlen + newlen > len(self.buf):
             raise BlobRangeError(self.name, pos, newlen)
         self.buf[pos + newlen : dsize - oldlen + newlen] = self.buf[pos + oldlen : dsize]
+        self.generation += 1
         return 0
 
     def splice_struct(self, pos: int, oldlen: int, newlen: int) -> int:

@@ -73,16 +73,27 @@ def _complete_blob(name: str, blob: bytes, what: str) -> bytes:
 def _apply_one(
     current: bytes | bytearray, overlay: bytes, buf_len: int, name: str, base_name: str
 ) -> tuple[bytearray, int]:
-    """fdtoverlay's apply_one(): retry in a bigger buffer while libfdt runs out of room."""
+    """fdtoverlay's apply_one(): retry in a bigger buffer while libfdt runs out of room.
+
+    Each retry starts again from a fresh copy of the base and of the
+    overlay; the overlay-only steps give the same result every time, so
+    their result is kept instead of recomputed.
+    """
     buf = bytearray()
+    prepared: bytes | None = None
     while True:
         buf.extend(bytes(buf_len - len(buf)))  # realloc(): old contents kept, the rest fresh
         err = _open(current, buf, base_name)
         if err:
             raise _base_error(current, base_name, err)
         base = FdtWriter(buf, base_name)
+        fdto = FdtWriter(bytearray(prepared if prepared is not None else overlay), name)
+        application = OverlayApplication(base, fdto)
         try:
-            OverlayApplication(base, FdtWriter(bytearray(overlay), name)).run()
+            if prepared is None:
+                application.prepare()
+                prepared = bytes(fdto.buf)
+            application.merge_into_base()
         except OverlayFailure as failure:
             if failure.code == -FdtErr.NOSPACE and base.out_of_room:
                 buf_len += BUF_INCREMENT

@@ -47,16 +47,34 @@ class OverlayApplication:
         self.fdto = overlay
 
     def run(self) -> None:
+        self.prepare()
+        self.merge_into_base()
+
+    def prepare(self) -> None:
+        """The steps that edit only the overlay: its phandles, local references, base references.
+
+        They read the base but do not change it, so their result is the same
+        in every buffer fdtoverlay tries.
+        """
         for blob, in_overlay in ((self.fdt, False), (self.fdto, True)):
             err = blob.ro_probe()
             if err < 0:
-                raise OverlayFailure(err, "the blob header is not valid", in_overlay)
+                raise OverlayFailure(
+                    err,
+                    f"libfdt refuses this header (version {blob.version}, "
+                    f"last compatible version {blob.last_comp_version})",
+                    in_overlay,
+                    0,
+                )
         err, delta = self.fdt.find_max_phandle()
         if err:
             raise OverlayFailure(err, "the base tree's structure is damaged", in_overlay=False)
         self.adjust_local_phandles(delta)
         self.update_local_references(delta)
         self.fixup_phandles()
+
+    def merge_into_base(self) -> None:
+        """The steps that edit the base: merge the fragments, then add the overlay's symbols."""
         self.merge()
         self.update_symbols()
 
@@ -145,40 +163,45 @@ class OverlayApplication:
 
     def local_fixup_children(self, tree_node: int, fixup_node: int, delta: int) -> Iterator[int]:
         """Apply one __local_fixups__ node's properties, then hand back its children."""
+        for fixup_prop in self.fdto.properties(fixup_node):
+            self.apply_local_fixup(tree_node, fixup_node, fixup_prop, delta)
+        return self.fdto.subnodes(fixup_node)
+
+    def apply_local_fixup(self, tree_node: int, fixup_node: int, fixup_prop: int, delta: int) -> None:
+        """Add ``delta`` to each cell that one __local_fixups__ property lists."""
         fdto = self.fdto
-        for fixup_prop in fdto.properties(fixup_node):
-            pos, name, fixup_len = fdto.getprop_by_offset(fixup_prop)
-            where = f"{self.overlay_path(fixup_node)}:{_text(name)}"
-            if pos is None:
-                raise self.fail(fixup_len, f"cannot read a property of {self.overlay_path(fixup_node)}")
-            if fixup_len % 4:
+        pos, name, fixup_len = fdto.getprop_by_offset(fixup_prop)
+
+        def where() -> str:
+            return f"{self.overlay_path(fixup_node)}:{_text(name)}"
+
+        if pos is None:
+            raise self.fail(fixup_len, f"cannot read a property of {self.overlay_path(fixup_node)}")
+        if fixup_len % 4:
+            raise self.fail(
+                -FdtErr.BADOVERLAY,
+                f"{where()}: {fixup_len} bytes is not a list of 32-bit offsets",
+                fixup_node,
+            )
+        tree_pos, tree_len = fdto.getprop(tree_node, name)
+        if tree_pos is None:
+            code = -FdtErr.BADOVERLAY if tree_len == -FdtErr.NOTFOUND else tree_len
+            raise self.fail(
+                code, f"{where()}: {self.overlay_path(tree_node)} has no property '{_text(name)}'", fixup_node
+            )
+        for i in range(fixup_len // 4):
+            index = fdto.u32(pos + 4 * i)
+            if index + 4 > tree_len:
                 raise self.fail(
                     -FdtErr.BADOVERLAY,
-                    f"{where}: {fixup_len} bytes is not a list of 32-bit offsets",
+                    f"{where()}: offset {index} is outside the {tree_len}-byte property "
+                    f"{self.overlay_path(tree_node)}:{_text(name)}",
                     fixup_node,
                 )
-            tree_pos, tree_len = fdto.getprop(tree_node, name)
-            if tree_pos is None:
-                code = -FdtErr.BADOVERLAY if tree_len == -FdtErr.NOTFOUND else tree_len
-                raise self.fail(
-                    code,
-                    f"{where}: {self.overlay_path(tree_node)} has no property '{_text(name)}'",
-                    fixup_node,
-                )
-            for i in range(fixup_len // 4):
-                index = fdto.u32(pos + 4 * i)
-                if index + 4 > tree_len:
-                    raise self.fail(
-                        -FdtErr.BADOVERLAY,
-                        f"{where}: offset {index} is outside the {tree_len}-byte property "
-                        f"{self.overlay_path(tree_node)}:{_text(name)}",
-                        fixup_node,
-                    )
-                value = (fdto.u32(tree_pos + index) + delta) & U32_MASK
-                err = fdto.setprop_inplace_partial(tree_node, name, index, value.to_bytes(4, "big"))
-                if err:
-                    raise self.fail(err, f"{where}: cannot patch offset {index}", fixup_node)
-        return fdto.subnodes(fixup_node)
+            value = (fdto.u32(tree_pos + index) + delta) & U32_MASK
+            err = fdto.setprop_inplace_partial(tree_node, name, index, value.to_bytes(4, "big"))
+            if err:
+                raise self.fail(err, f"{where()}: cannot patch offset {index}", fixup_node)
 
     # -- step 3: references to base labels ----------------------------------
 

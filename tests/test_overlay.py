@@ -573,23 +573,35 @@ LIBFDT = "/usr/lib/x86_64-linux-gnu/libfdt-1.6.1.so"
 
 @pytest.mark.skipif(not Path(LIBFDT).exists(), reason="needs Debian's libfdt 1.6.1")
 def test_read_primitives_agree_with_libfdt(tmp_path: Path, base: Path) -> None:
+    """The emulated lookups give libfdt's own answers, also on blobs with a damaged structure block."""
     lib = ctypes.CDLL(LIBFDT)
-    lib.fdt_next_node.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    lib.fdt_path_offset.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    lib.fdt_subnode_offset.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-    lib.fdt_get_path.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.fdt_node_offset_by_phandle.argtypes = [ctypes.c_char_p, ctypes.c_uint32]
+    blob_t, int_p = ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)
+    lib.fdt_next_node.argtypes = [blob_t, ctypes.c_int, int_p]
+    lib.fdt_path_offset.argtypes = [blob_t, ctypes.c_char_p]
+    lib.fdt_subnode_offset.argtypes = [blob_t, ctypes.c_int, ctypes.c_char_p]
+    lib.fdt_get_path.argtypes = [blob_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.fdt_node_offset_by_phandle.argtypes = [blob_t, ctypes.c_uint32]
+    lib.fdt_get_phandle.argtypes = [blob_t, ctypes.c_int]
+    lib.fdt_get_phandle.restype = ctypes.c_uint32
+    lib.fdt_parent_offset.argtypes = [blob_t, ctypes.c_int]
+    lib.fdt_find_max_phandle.argtypes = [blob_t, ctypes.POINTER(ctypes.c_uint32)]
+    lib.fdt_getprop.argtypes = [blob_t, ctypes.c_int, ctypes.c_char_p, int_p]
+    lib.fdt_getprop.restype = ctypes.c_void_p
     ov = overlay(tmp_path, "p.dtbo", "&soc { serial { a = <1>; }; x@1 { y { }; }; };")
     rng = random.Random(99)
     originals = [base.read_bytes(), ov.read_bytes()]
-    for trial in range(80):
+    for trial in range(200):
         blob = bytearray(rng.choice(originals))
-        reader = FdtReader(blob)
-        start, end = reader.off_dt_struct, reader.off_dt_struct + reader.size_dt_struct
+        start, end = (
+            FdtReader(blob).off_dt_struct,
+            FdtReader(blob).off_dt_struct + FdtReader(blob).size_dt_struct,
+        )
         if trial:  # damage the structure block only, so libfdt's bounds checks keep it safe
             for _ in range(rng.randrange(1, 3)):
                 blob[rng.randrange(start, end)] = rng.choice((0, 1, 2, 3, 4, 9, 0x40, rng.randrange(256)))
         raw = bytes(blob)
+        reader = FdtReader(raw)
+        address = ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value
         offset, depth = -1, ctypes.c_int(0)
         ours_offset, ours_depth = -1, 0
         names = set()
@@ -602,6 +614,13 @@ def test_read_primitives_agree_with_libfdt(tmp_path: Path, base: Path) -> None:
             buf = ctypes.create_string_buffer(512)
             err, path = reader.get_path(offset, 512)
             assert lib.fdt_get_path(raw, offset, buf, 512) == err
+            assert lib.fdt_get_phandle(raw, offset) == reader.get_phandle(offset)
+            assert lib.fdt_parent_offset(raw, offset) == reader.parent_offset(offset)
+            for prop in (b"phandle", b"reg", b"status", b"a", b"target-path"):
+                length = ctypes.c_int(0)
+                value = lib.fdt_getprop(raw, offset, prop, ctypes.byref(length))
+                pos, ours_length = reader.getprop(offset, prop)
+                assert (None if value is None else value - address, length.value) == (pos, ours_length)
             if err == 0:
                 assert buf.value == path
                 assert lib.fdt_path_offset(raw, path) == reader.path_offset(path)
@@ -609,7 +628,10 @@ def test_read_primitives_agree_with_libfdt(tmp_path: Path, base: Path) -> None:
         for name in names | {b"serial", b"i2c", b"x", b"nope"}:
             for parent in (0, 8, 12):
                 assert lib.fdt_subnode_offset(raw, parent, name) == reader.subnode_offset(parent, name)
-        for phandle in range(0, 5):
+        for phandle in range(5):
             assert lib.fdt_node_offset_by_phandle(raw, phandle) == reader.node_offset_by_phandle(phandle)
+        highest = ctypes.c_uint32(0)
+        err = lib.fdt_find_max_phandle(raw, ctypes.byref(highest))
+        assert (err, highest.value if err == 0 else 0) == reader.find_max_phandle()
         for alias in (b"serial0", b"serial0/x", b"serial1"):
             assert lib.fdt_path_offset(raw, alias) == reader.path_offset(alias)
