@@ -16,6 +16,7 @@ call; the answer cannot change while a blob is being worked on).
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from enum import IntEnum
 
@@ -37,7 +38,6 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _HEADER = struct.Struct(">10I")
 _PROP_FIELDS = struct.Struct(">II")  # a property's length and name offset
-_MISSING = object()
 
 # Header field offsets.
 OFF_MAGIC = 0
@@ -361,11 +361,10 @@ class FdtReader:
         if self._strings_size != size:
             self._strings = {}
             self._strings_size = size
-        found = self._strings.get(stroffset, _MISSING)
-        if found is _MISSING:
+        if stroffset not in self._strings:
             pos, length = self.get_string(stroffset)
-            found = self._strings[stroffset] = None if pos is None else bytes(self.buf[pos : pos + length])
-        return found  # type: ignore[return-value]
+            self._strings[stroffset] = None if pos is None else bytes(self.buf[pos : pos + length])
+        return self._strings[stroffset]
 
     def get_name(self, nodeoffset: int) -> tuple[bytes | None, int]:
         """fdt_get_name(): (name, 0) or (None, error); v1-3 blobs give the leaf name."""
@@ -495,7 +494,7 @@ class FdtReader:
                 return None, offset
             if self.string_eq(nameoff, name):
                 return offset, length
-        raise AssertionError("unreachable: _leading_properties ends with an error entry")
+        return None, -FdtErr.INTERNAL  # not reached: the scan always ends with an error entry
 
     def _leading_properties(self, nodeoffset: int) -> Iterator[tuple[int, int, int]]:
         """(offset, name offset, length) of each property libfdt iterates, then (error, 0, 0).
@@ -667,7 +666,7 @@ def _walk_end_error(offset: int) -> int:
     return offset
 
 
-class _LazyWalk:
+class _LazyWalk(ABC):
     """A whole-tree walk, computed only as far as callers go and kept until the blob is written.
 
     Each step is a pair of ints; the last one has a negative offset first.
@@ -689,8 +688,9 @@ class _LazyWalk:
             yield self.done[index]
             index += 1
 
+    @abstractmethod
     def advance(self) -> tuple[int, int]:
-        raise NotImplementedError
+        """The step after ``self.done[-1]`` (or the first step)."""
 
 
 class _PhandleWalk(_LazyWalk):

@@ -42,8 +42,11 @@ def apply_overlays(base: bytes, overlays: Sequence[tuple[str, bytes]], *, base_n
     """
     if not overlays:
         raise DtcError(Diagnostic("error", "no overlays to apply", file=base_name))
-    base = _complete_blob(base_name, base, "base blob")
-    blobs = [(name, _complete_blob(name, blob, "overlay")) for name, blob in overlays]
+    _check_complete(base_name, base, "base blob")
+    blobs = []
+    for name, blob in overlays:
+        # fdtoverlay copies exactly totalsize bytes of each overlay before applying it
+        blobs.append((name, blob[: _check_complete(name, blob, "overlay")]))
     buf_len = FdtReader(base).totalsize
     current: bytes | bytearray = base
     for name, blob in blobs:
@@ -53,8 +56,13 @@ def apply_overlays(base: bytes, overlays: Sequence[tuple[str, bytes]], *, base_n
     return bytes(result.buf[: result.totalsize])
 
 
-def _complete_blob(name: str, blob: bytes, what: str) -> bytes:
-    """fdtoverlay's "is incomplete" check, plus the header sanity libfdt assumes."""
+def _check_complete(name: str, blob: bytes, what: str) -> int:
+    """fdtoverlay's "is incomplete" check, plus the header sanity libfdt assumes; returns totalsize.
+
+    fdtoverlay compares totalsize with its read buffer, which can be up to
+    twice the file's size, and then reads uninitialised memory for the
+    missing bytes; a blob shorter than its header says is refused here.
+    """
     if len(blob) < 8:
         raise _file_error(name, 0, f"{len(blob)} bytes is too short to be a DTB")
     reader = FdtReader(blob)
@@ -67,7 +75,7 @@ def _complete_blob(name: str, blob: bytes, what: str) -> bytes:
         raise _file_error(name, 4, f"{what} is incomplete ({len(blob)} / {totalsize} bytes read)")
     if totalsize < 40:
         raise _file_error(name, 4, f"total size {totalsize} is too small for a DTB header")
-    return blob[:totalsize] if what == "overlay" else blob
+    return totalsize
 
 
 def _apply_one(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from armboot.dtc.errors import DtcError
-from armboot.dtc.libfdt_ro import FdtReader
+from armboot.dtc.libfdt_ro import FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FdtReader
+from armboot.dtc.libfdt_walk import find_damage, walk
 from armboot.dtc.overlay import apply_overlays
 
 pytestmark = pytest.mark.skipif(
@@ -494,6 +495,30 @@ def test_mutated_blobs_never_escape_as_tracebacks(tmp_path: Path, base: Path) ->
         else:
             assert result is None
     assert agreed > 0
+
+
+def test_walker_sees_what_fdtdump_sees(tmp_path: Path, base: Path) -> None:
+    """The strict walker reports the structure block's nodes and properties in fdtdump's order."""
+    dump = subprocess.run(["fdtdump", str(base)], check=True, capture_output=True, text=True).stdout
+    expected = []
+    for line in dump.splitlines():
+        line = line.strip()
+        if line.endswith(" {"):
+            expected.append(("node", line[:-2]))
+        elif line == "};":
+            expected.append(("end", ""))
+        elif line.endswith(";") and not line.startswith(("/", "//")):
+            expected.append(("prop", line.split(" = ")[0].rstrip(";")))
+    seen = []
+    for token in walk(base.read_bytes()):
+        if token.tag == FDT_BEGIN_NODE:
+            seen.append(("node", token.name.decode() or "/"))
+        elif token.tag == FDT_END_NODE:
+            seen.append(("end", ""))
+        elif token.tag == FDT_PROP:
+            seen.append(("prop", token.name.decode()))
+    assert seen == expected
+    assert find_damage(base.read_bytes()) is None
 
 
 # -- real boards ---------------------------------------------------------------
