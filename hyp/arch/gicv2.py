@@ -1,277 +1,207 @@
 """The GICv2 interrupt controller (Arm IHI 0048): distributor and memory-mapped CPU interfaces.
 
-One security state (what a non-secure OS sees), one group.  Interrupt state
-is kept per interrupt (and per CPU for SGIs and PPIs): enable, pending latch,
-line level, active, priority, targets, edge/level.  CPUs ask ``irq_pending``
-at slice boundaries; reading GICC_IAR acknowledges, writing GICC_EOIR
-completes.
+What a non-secure OS sees of a GIC-400: one group (IGROUPR reads as zero, every
+interrupt is signalled as IRQ), 32 priority levels, SGIs always enabled and
+pending per source CPU.  The interrupt state machine is ``gic.GicCore``; this
+module is the register layout (GICD_*, GICC_*) and the GICv2 routing by CPU
+target masks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .gic import MIN_BPR1, PRIORITY_MASK, SPURIOUS, AccessFn, CpuIface, GicConfigError, GicCore, Irq
 
-SPURIOUS = 1023
-
-
-@dataclass
-class Irq:
-    enabled: bool = False
-    latch: bool = False  # software or edge pending
-    level: bool = False  # the input line (level-sensitive interrupts)
-    active: bool = False
-    priority: int = 0
-    edge: bool = False
-    targets: int = 0  # SPIs: CPU mask
-    sources: int = 0  # SGIs: mask of requesting CPUs
-
-    @property
-    def pending(self) -> bool:
-        return self.latch or (self.level and not self.edge)
+GICD_SIZE = 0x1000
+GICC_SIZE = 0x2000  # GICC_DIR lives at 0x1000
+ICPIDR2 = 0x2B  # ArchRev 2
+GICD_IIDR = 0x0200043B  # Arm, GIC-400 style
+GICC_IIDR = 0x0202043B  # Arm, architecture version 2
+CTLR_EOIMODE_NS = 1 << 9
 
 
-@dataclass
-class CpuIface:
-    enabled: bool = False
-    pmr: int = 0
-    bpr: int = 2
-    running: list[tuple[int, int]] = field(default_factory=list)  # (priority, intid) of active interrupts
+class GicV2(GicCore):
+    """Distributor + CPU interfaces for ``ncpus`` (at most 8) CPUs and ``nirqs`` INTIDs (a multiple of 32)."""
 
-    @property
-    def running_priority(self) -> int:
-        return self.running[-1][0] if self.running else 0x100
-
-
-class GicV2:
-    """Distributor + CPU interfaces for ``ncpus`` CPUs and ``nirqs`` interrupt ids (multiple of 32)."""
+    name = "gicv2"
+    sgi_sources = True
+    sgi_enable_fixed = True
+    groups_visible = False
 
     def __init__(self, ncpus: int, nirqs: int = 288) -> None:
-        self.ncpus = ncpus
-        self.nirqs = nirqs
-        self.enabled = False
-        self.banked = [[Irq(edge=i < 16, enabled=i < 16) for i in range(32)] for _ in range(ncpus)]
-        self.shared = [Irq() for _ in range(nirqs - 32)]
-        self.cpus = [CpuIface() for _ in range(ncpus)]
-        self.acknowledged = 0
-        self.on_change = lambda: None  # set by the machine: re-evaluate CPU interrupt lines
+        if ncpus > 8:
+            raise GicConfigError(f"a GICv2 serves at most 8 CPUs, not {ncpus}")
+        super().__init__(ncpus, nirqs)
+        for irq in self._all():
+            irq.group = 1
+            if irq.intid < 16:
+                irq.enabled = True
+            elif irq.owner < 0 and ncpus == 1:
+                irq.targets = 1  # uniprocessor: ITARGETSR is RAZ/WI and everything goes to CPU 0
 
-    def irq(self, intid: int, cpu: int) -> Irq:
-        return self.banked[cpu][intid] if intid < 32 else self.shared[intid - 32]
+    def _all(self) -> list[Irq]:
+        return [irq for bank in self.banked for irq in bank] + self.shared
 
-    # Inputs
+    @property
+    def enabled(self) -> bool:
+        return self.dist_groups[1]
 
-    def set_level(self, intid: int, level: bool, cpu: int = 0) -> None:
-        """Drive an interrupt line (PPIs per CPU, SPIs globally)."""
-        if intid >= self.nirqs:
-            return
-        irq = self.irq(intid, cpu)
-        if irq.edge and level and not irq.level:
-            irq.latch = True
-        irq.level = level
+    @property
+    def cpus(self) -> list[CpuIface]:
+        return self.ifaces
+
+    def windows(self, regions: list[tuple[int, int]]) -> list:
+        """The distributor and CPU-interface windows at the node's first two ``reg`` entries."""
+        from ..platform.devices import Window
+
+        if len(regions) < 2:
+            raise GicConfigError("a GICv2 needs distributor and CPU interface regions")
+        (dbase, dsize), (cbase, csize) = regions[0], regions[1]
+        return [
+            Window(dbase, max(dsize, GICD_SIZE), self, self.dist_read, self.dist_write),
+            Window(cbase, max(csize, GICC_SIZE), self, self.cpu_read, self.cpu_write),
+        ]
+
+    # SGIs
 
     def send_sgi(self, source: int, intid: int, targets: int) -> None:
         for cpu in range(self.ncpus):
-            if targets & (1 << cpu):
+            if targets >> cpu & 1:
                 irq = self.banked[cpu][intid]
-                irq.latch = True
                 irq.sources |= 1 << source
-
-    # What a CPU sees
-
-    def _best(self, cpu: int) -> tuple[int, int] | None:
-        """(priority, intid) of the highest-priority pending, enabled, inactive interrupt for a CPU."""
-        best: tuple[int, int] | None = None
-        for intid, irq in enumerate(self.banked[cpu]):
-            if irq.enabled and irq.pending and not irq.active and (best is None or irq.priority < best[0]):
-                best = (irq.priority, intid)
-        bit = 1 << cpu
-        for n, irq in enumerate(self.shared):
-            if (
-                irq.enabled and irq.pending and not irq.active and irq.targets & bit
-                and (best is None or irq.priority < best[0])
-            ):
-                best = (irq.priority, n + 32)
-        return best
-
-    def irq_pending(self, cpu: int) -> bool:
-        if not self.enabled or not self.cpus[cpu].enabled:
-            return False
-        best = self._best(cpu)
-        iface = self.cpus[cpu]
-        return best is not None and best[0] < iface.pmr and best[0] < iface.running_priority
-
-    def acknowledge(self, cpu: int) -> int:
-        iface = self.cpus[cpu]
-        best = self._best(cpu) if self.enabled and iface.enabled else None
-        if best is None or best[0] >= iface.pmr or best[0] >= iface.running_priority:
-            return SPURIOUS
-        prio, intid = best
-        irq = self.irq(intid, cpu)
-        value = intid
-        if intid < 16:
-            source = (irq.sources & -irq.sources).bit_length() - 1
-            irq.sources &= ~(1 << source)
-            irq.latch = irq.sources != 0
-            value |= source << 10
-        else:
-            irq.latch = False
-        irq.active = True
-        iface.running.append((prio, intid))
-        self.acknowledged += 1
-        return value
+                irq.latch = True
+                self.update(irq)
 
     def end_of_interrupt(self, cpu: int, value: int) -> None:
-        intid = value & 0x3FF
-        if intid >= self.nirqs:
-            return
-        iface = self.cpus[cpu]
-        for i in range(len(iface.running) - 1, -1, -1):
-            if iface.running[i][1] == intid:
-                del iface.running[i]
-                break
-        self.irq(intid, cpu).active = False
+        self.complete(cpu, 1, value & 0x3FF)
         self.on_change()
 
     # Distributor registers (GICD_*)
 
+    def _at(self, cpu: int) -> AccessFn:
+        """The distributor's view for one CPU: its own banked SGIs and PPIs, then the SPIs."""
+        return lambda intid: self.lookup(intid, cpu)
+
     def dist_read(self, cpu: int, offset: int, size: int) -> int:
         if offset == 0x000:
-            return int(self.enabled)
-        if offset == 0x004:  # TYPER
-            return ((self.nirqs // 32) - 1) | ((self.ncpus - 1) << 5)
+            return int(self.dist_groups[1])
+        if offset == 0x004:  # TYPER: ITLinesNumber, CPUNumber, SecurityExtn
+            return (self.nirqs // 32 - 1) | ((self.ncpus - 1) << 5) | (1 << 10)
         if offset == 0x008:
-            return 0x0200043B  # IIDR: Arm, GIC-400 style
-        if 0x080 <= offset < 0x100:
-            return 0  # IGROUPR: one group in the non-secure view
-        if 0x100 <= offset < 0x200:
-            return self._bits(cpu, offset & 0x7F, lambda i: i.enabled)
-        if 0x200 <= offset < 0x300:
-            return self._bits(cpu, offset & 0x7F, lambda i: i.pending)
-        if 0x300 <= offset < 0x400:
-            return self._bits(cpu, offset & 0x7F, lambda i: i.active)
-        if 0x400 <= offset < 0x800:
-            return self._bytes(cpu, offset - 0x400, size, lambda i: i.priority)
+            return GICD_IIDR
+        bank = self.read_bank(self._at(cpu), offset, size)
+        if bank is not None:
+            return bank
         if 0x800 <= offset < 0xC00:
-            base = offset - 0x800
-            if base < 32:
-                return int.from_bytes(bytes([1 << cpu] * size), "little")
-            return self._bytes(cpu, base, size, lambda i: i.targets)
-        if 0xC00 <= offset < 0xD00:
-            first = (offset - 0xC00) * 4
-            value = 0
-            for k in range(16):
-                intid = first + k
-                if intid < self.nirqs and self.irq(intid, cpu).edge:
-                    value |= 2 << (2 * k)
-            return value
+            return self._read_targets(cpu, offset - 0x800, size)
+        if 0xF10 <= offset < 0xF30:  # CPENDSGIR / SPENDSGIR: a byte per SGI, a bit per source
+            first = (offset - 0xF10) % 0x10
+            return int.from_bytes(
+                bytes(self.banked[cpu][first + k].sources for k in range(size) if first + k < 16), "little"
+            )
         if offset == 0xFE8:
-            return 0x20  # PIDR2: architecture version 2
+            return ICPIDR2
         return 0
 
-    def dist_write(self, cpu: int, offset: int, size: int, value: int) -> None:
-        if offset == 0x000:
-            self.enabled = bool(value & 1)
-        elif 0x100 <= offset < 0x180:
-            self._set_bits(cpu, offset - 0x100, value, "enabled", True)
-        elif 0x180 <= offset < 0x200:
-            self._set_bits(cpu, offset - 0x180, value, "enabled", False)
-        elif 0x200 <= offset < 0x280:
-            self._set_bits(cpu, offset - 0x200, value, "latch", True)
-        elif 0x280 <= offset < 0x300:
-            self._set_bits(cpu, offset - 0x280, value, "latch", False)
-        elif 0x300 <= offset < 0x380:
-            self._set_bits(cpu, offset - 0x300, value, "active", True)
-        elif 0x380 <= offset < 0x400:
-            self._set_bits(cpu, offset - 0x380, value, "active", False)
-        elif 0x400 <= offset < 0x800:
-            for k, byte in enumerate(value.to_bytes(size, "little")):
-                intid = offset - 0x400 + k
-                if intid < self.nirqs:
-                    self.irq(intid, cpu).priority = byte & 0xF8
-        elif 0x800 <= offset < 0xC00:
-            for k, byte in enumerate(value.to_bytes(size, "little")):
-                intid = offset - 0x800 + k
-                if 32 <= intid < self.nirqs:
-                    self.irq(intid, cpu).targets = byte
-        elif 0xC00 <= offset < 0xD00:
-            first = (offset - 0xC00) * 4
-            for k in range(16):
-                intid = first + k
-                if 16 <= intid < self.nirqs:
-                    self.irq(intid, cpu).edge = bool((value >> (2 * k)) & 2)
-        elif offset == 0xF00:  # SGIR
-            sgi = value & 0xF
-            mode = (value >> 24) & 3
-            if mode == 0:
-                targets = (value >> 16) & 0xFF
-            elif mode == 1:
-                targets = ((1 << self.ncpus) - 1) & ~(1 << cpu)
-            elif mode == 2:
-                targets = 1 << cpu
-            else:
-                return
-            self.send_sgi(cpu, sgi, targets)
-        self.on_change()
-
-    def _bits(self, cpu: int, byte_off: int, get) -> int:
-        first = byte_off * 8
-        value = 0
-        for k in range(32):
-            intid = first + k
-            if intid < self.nirqs and get(self.irq(intid, cpu)):
-                value |= 1 << k
-        return value
-
-    def _set_bits(self, cpu: int, byte_off: int, value: int, attr: str, on: bool) -> None:
-        first = byte_off * 8
-        for k in range(32):
-            if value & (1 << k):
-                intid = first + k
-                if intid < self.nirqs and not (attr == "enabled" and not on and intid < 16):
-                    setattr(self.irq(intid, cpu), attr, on)
-
-    def _bytes(self, cpu: int, first: int, size: int, get) -> int:
+    def _read_targets(self, cpu: int, first: int, size: int) -> int:
+        if self.ncpus == 1:
+            return 0
         out = bytearray()
         for k in range(size):
             intid = first + k
-            out.append(get(self.irq(intid, cpu)) & 0xFF if intid < self.nirqs else 0)
+            out.append(
+                1 << cpu if intid < 32 else self.shared[intid - 32].targets if intid < self.nirqs else 0
+            )
         return int.from_bytes(out, "little")
+
+    def dist_write(self, cpu: int, offset: int, size: int, value: int) -> None:
+        if offset == 0x000:
+            self.dist_groups[1] = bool(value & 1)
+            self.invalidate()
+        elif self.write_bank(cpu, self._at(cpu), offset, size, value):
+            pass
+        elif 0x800 <= offset < 0xC00:
+            if self.ncpus > 1:
+                for k, byte in enumerate(value.to_bytes(size, "little")):
+                    intid = offset - 0x800 + k
+                    if 32 <= intid < self.nirqs:
+                        irq = self.shared[intid - 32]
+                        irq.targets = byte & ((1 << self.ncpus) - 1)
+                        self.update(irq)
+        elif offset == 0xF00:
+            self._sgir(cpu, value)
+        elif 0xF10 <= offset < 0xF30:
+            self._write_sgi_sources(cpu, offset, size, value)
+        self.on_change()
+
+    def _sgir(self, cpu: int, value: int) -> None:
+        """GICD_SGIR: TargetListFilter 0 = the list, 1 = all but me, 2 = me."""
+        mode = (value >> 24) & 3
+        everyone = (1 << self.ncpus) - 1
+        if mode == 0:
+            targets = (value >> 16) & everyone
+        elif mode == 1:
+            targets = everyone & ~(1 << cpu)
+        elif mode == 2:
+            targets = 1 << cpu
+        else:
+            return
+        self.send_sgi(cpu, value & 0xF, targets)
+
+    def _write_sgi_sources(self, cpu: int, offset: int, size: int, value: int) -> None:
+        setting = offset >= 0xF20
+        first = (offset - 0xF10) % 0x10
+        for k, byte in enumerate(value.to_bytes(size, "little")):
+            if first + k < 16 and byte:
+                irq = self.banked[cpu][first + k]
+                irq.sources = (irq.sources | byte) if setting else (irq.sources & ~byte)
+                irq.sources &= (1 << self.ncpus) - 1
+                irq.latch = irq.sources != 0
+                self.update(irq)
+                if not setting:
+                    self.settle(cpu, irq)
 
     # CPU interface registers (GICC_*)
 
     def cpu_read(self, cpu: int, offset: int, size: int) -> int:
-        iface = self.cpus[cpu]
+        iface = self.ifaces[cpu]
         if offset == 0x00:
-            return int(iface.enabled)
+            return int(iface.grpen[1]) | (CTLR_EOIMODE_NS if iface.eoimode else 0)
         if offset == 0x04:
             return iface.pmr
         if offset == 0x08:
-            return iface.bpr
+            return iface.bpr1
         if offset == 0x0C:
             value = self.acknowledge(cpu)
             self.on_change()
             return value
         if offset == 0x14:
-            return iface.running_priority if iface.running else 0xFF
+            return iface.running_priority
         if offset == 0x18:
-            best = self._best(cpu)
-            return best[1] if best is not None else SPURIOUS
+            irq = self.hppi(cpu)
+            if irq is None:
+                return SPURIOUS
+            source = (irq.sources & -irq.sources).bit_length() - 1 if irq.intid < 16 and irq.sources else 0
+            return irq.intid | source << 10
+        if offset == 0xD0:  # GICC_APR0: the active priorities, in the GICv3 AP1R0 format
+            return iface.apr[1]
         if offset == 0xFC:
-            return 0x0202043B  # GICC_IIDR: GICv2
+            return GICC_IIDR
         return 0
 
     def cpu_write(self, cpu: int, offset: int, size: int, value: int) -> None:
-        iface = self.cpus[cpu]
+        iface = self.ifaces[cpu]
         if offset == 0x00:
-            iface.enabled = bool(value & 1)
+            iface.grpen[1] = bool(value & 1)
+            iface.eoimode = bool(value & CTLR_EOIMODE_NS)
+            self.invalidate(cpu)
         elif offset == 0x04:
-            iface.pmr = value & 0xF8
+            iface.pmr = value & PRIORITY_MASK
         elif offset == 0x08:
-            iface.bpr = value & 7
+            iface.bpr1 = max(value & 7, MIN_BPR1)
         elif offset == 0x10:
-            self.end_of_interrupt(cpu, value)
-        elif offset == 0x1000:  # DIR
-            intid = value & 0x3FF
-            if intid < self.nirqs:
-                self.irq(intid, cpu).active = False
+            self.complete(cpu, 1, value & 0x3FF)
+        elif offset == 0xD0:
+            iface.apr[1] = value & 0xFFFFFFFF
+        elif offset == 0x1000 and iface.eoimode:  # DIR with EOImode 0 is UNPREDICTABLE: ignored, as QEMU
+            self.deactivate(cpu, value & 0x3FF)
         self.on_change()
