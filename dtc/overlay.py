@@ -69,7 +69,12 @@ def _check_complete(name: str, blob: bytes, what: str) -> int:
     if reader.magic == FDT_SW_MAGIC:
         raise _file_error(name, 0, "this is an unfinished (sequential-write) blob, not a DTB")
     if reader.magic != FDT_MAGIC:
-        raise _file_error(name, 0, f"not a DTB: bad magic 0x{reader.magic:08x} (expected 0xd00dfeed)")
+        raise _file_error(
+            name,
+            0,
+            f"not a DTB: bad magic 0x{reader.magic:08x} (expected 0xd00dfeed)",
+            f"fdtoverlay: {strerror(-FdtErr.BADMAGIC)}",
+        )
     totalsize = reader.totalsize
     if totalsize > len(blob):
         raise _file_error(name, 4, f"{what} is incomplete ({len(blob)} / {totalsize} bytes read)")
@@ -161,6 +166,7 @@ def _failure_error(
             message,
             file=file,
             dtb_offset=failure.offset if failure.in_overlay else None,
+            path=failure.path,
             hint=f"fdtoverlay: {strerror(failure.code)}",
         )
     )

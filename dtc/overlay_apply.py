@@ -30,6 +30,7 @@ class OverlayFailure(Exception):
     message: str
     in_overlay: bool = True  # else the problem is in the base tree
     offset: int | None = None  # byte offset in the overlay blob, when it helps
+    path: str = ""  # the overlay node at fault, when there is one
 
     def __str__(self) -> str:
         return f"{self.message} [{strerror(self.code)}]"
@@ -82,8 +83,9 @@ class OverlayApplication:
 
     def fail(self, code: int, message: str, node: int | None = None) -> OverlayFailure:
         """A failure in the overlay, located at ``node`` (a structure offset) if given."""
-        offset = None if node is None or node < 0 else self.fdto.off_dt_struct + node
-        return OverlayFailure(code, message, True, offset)
+        if node is None or node < 0:
+            return OverlayFailure(code, message, True)
+        return OverlayFailure(code, message, True, self.fdto.off_dt_struct + node, self.overlay_path(node))
 
     def overlay_path(self, node: int) -> str:
         return self.fdto.path_of(node)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -65,10 +66,14 @@ def assert_same_as_fdtoverlay(tmp_path: Path, base: Path, overlays: list[Path]) 
 
 
 def assert_both_fail(tmp_path: Path, base: Path, overlays: list[Path]) -> DtcError:
+    """fdtoverlay fails, armboot raises DtcError, and both name the same libfdt error code."""
     run = fdtoverlay(base, overlays, tmp_path / "never.dtb")
     assert run.returncode != 0
     with pytest.raises(DtcError) as info:
         armboot_apply(base, overlays)
+    their_code = re.search(rb"FDT_ERR_[A-Z]+", run.stderr)
+    if their_code:
+        assert info.value.diagnostics[0].hint == f"fdtoverlay: {their_code.group().decode()}"
     return info.value
 
 
@@ -412,6 +417,16 @@ def test_bad_overlays_fail_like_fdtoverlay(
     error = assert_both_fail(tmp_path, base, [ov])
     assert "bad.dtbo" in str(error)
     assert expected in str(error)
+
+
+def test_failures_carry_node_and_offset(tmp_path: Path, base: Path) -> None:
+    ov = compile_dts(tmp_path, "where.dtbo", HANDWRITTEN % ('target-path = "/nowhere";', ""))
+    diagnostic = assert_both_fail(tmp_path, base, [ov]).diagnostics[0]
+    reader = FdtReader(ov.read_bytes())
+    assert diagnostic.file == "where.dtbo"
+    assert diagnostic.path == "/fragment@0"
+    assert diagnostic.dtb_offset == reader.off_dt_struct + reader.path_offset(b"/fragment@0")
+    assert diagnostic.hint == "fdtoverlay: FDT_ERR_NOTFOUND"
 
 
 def test_fixup_offsets_parse_like_strtoul(tmp_path: Path, base: Path) -> None:
