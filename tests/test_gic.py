@@ -900,3 +900,17 @@ def test_timer_interrupt_through_gicv3_system_registers() -> None:
     assert report["exit"]["reason"] == "system_off"
     assert report["traps"]["irq"] == 2
     assert report["entry_el"] == 2 and report["traps"]["eret_el2"] == 1
+
+
+def test_sgi_by_affinity_and_spi_routed_to_the_second_cpu() -> None:
+    from armboot.bootloader.report import build_report
+    from armboot.bootloader.session import BootOptions, boot_and_run
+
+    board = os.path.join(PAYLOADS, "board-gicv3.dts")
+    kernel = os.path.join(PAYLOADS, "smp_gicv3.elf")
+    boot = boot_and_run(BootOptions(board=board, kernel=kernel, timeout=30, max_insns=5_000_000))
+    report = build_report(boot)
+    assert report["console"] == "cpu0 up\ncpu1 up\ncpu1 irq 2\ncpu1 irq 21\ndone\n"
+    assert report["exit"]["reason"] == "system_off"
+    assert boot.machine.gic.routes[33 - 32] == 1  # the payload's 64-bit IROUTER write
+    assert [c.traps.counts.get("irq", 0) for c in boot.machine.cpus] == [0, 2]
