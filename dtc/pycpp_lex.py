@@ -1,0 +1,316 @@
+"""Tokens of GCC's C preprocessor in ``-x assembler-with-cpp`` mode.
+
+cpp's output spacing depends on token kinds and on whether white space came
+before a token, so armboot's preprocessor works on the tokens libcpp makes in
+assembler mode: no digraphs, no ``::``, ``$`` is not part of names, only the
+``L`` prefix makes wide literals, and an unterminated quote is one "other"
+token running to the end of the line (so ``'`` in prose is harmless).
+
+A source file is read once: lines are spliced (backslash-newline, also with
+blanks before the newline), and a logical line is handed out with the
+physical line and column of each of its tokens.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+# Token kinds.  STRING/CHAR and their wide (L-prefixed) forms matter to
+# cpp_avoid_paste and to stringification; OP tokens are told apart by text.
+NAME, NUMBER, CHAR, WCHAR, STRING, WSTRING, OTHER, OP, HEADER, EOF, PADDING, ARG = range(12)
+
+# Token flags (libcpp's names).
+PREV_WHITE, BOL, NO_EXPAND, PASTE_LEFT, STRINGIFY = 1, 2, 4, 8, 16
+
+
+class Token:
+    """One preprocessing token; PADDING tokens carry the token whose spacing they stand for."""
+
+    __slots__ = ("arg", "col", "flags", "kind", "line", "source", "text")
+
+    def __init__(self, kind: int, text: str, flags: int = 0, line: int = 0, col: int = 0) -> None:
+        self.kind = kind
+        self.text = text
+        self.flags = flags
+        self.line = line
+        self.col = col
+        self.source: Token | None = None
+        self.arg = 0
+
+    def copy(self, flags: int | None = None) -> Token:
+        t = Token(self.kind, self.text, self.flags if flags is None else flags, self.line, self.col)
+        t.source = self.source
+        t.arg = self.arg
+        return t
+
+    def is_op(self, text: str) -> bool:
+        return self.kind == OP and self.text == text
+
+    def __repr__(self) -> str:  # for test failure messages
+        return f"Token({self.kind}, {self.text!r}, {self.flags})"
+
+
+def padding(source: Token | None) -> Token:
+    t = Token(PADDING, "")
+    t.source = source
+    return t
+
+
+AVOID_PASTE = padding(None)  # libcpp's pfile->avoid_paste: "maybe a space here"
+
+_BLANK = r"[ \t\f\v\0]"
+_TOKEN = re.compile(
+    r"""(?P<ws>(?:[ \t\f\v\0]+|/\*.*?\*/|/\*.*|//[^\n]*)+)
+    |(?P<str>L?"(?:[^"\\\n]|\\[^\n])*")
+    |(?P<chr>L?'(?:[^'\\\n]|\\[^\n])*')
+    |(?P<bad>L?["'][^\n]*)
+    |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<num>\.?[0-9](?:[eEpP][+-]|[A-Za-z0-9_.])*)
+    |(?P<op>\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&^|]=|\#\#|[{}\[\]\#()<>%:;.?*+\-/^&|~!=,@])
+    |(?P<other>.)""",
+    re.VERBOSE | re.DOTALL | re.ASCII,
+)
+_KINDS = {"str": STRING, "chr": CHAR, "bad": OTHER, "name": NAME, "num": NUMBER, "op": OP, "other": OTHER}
+_WIDE = {STRING: WSTRING, CHAR: WCHAR}
+# What may make a line longer than up to its newline: a block comment.
+_LINE_SCAN = re.compile(
+    r"""L?"(?:[^"\\\n]|\\[^\n])*"?|L?'(?:[^'\\\n]|\\[^\n])*'?|//[^\n]*|/\*.*?\*/|(?P<open>/\*)|(?P<nl>\n)|[^"'/\n]+|/""",
+    re.DOTALL,
+)
+_SPLICE = re.compile(r"\\[ \t\f\v\0]*\n")
+LEADING_BLANKS = re.compile(r"(?:[ \t\f\v\0]+|/\*.*?\*/|//[^\n]*)*", re.DOTALL)
+
+
+@dataclass
+class Line:
+    """A logical line: text[start:end] of its file, starting at physical line ``line``."""
+
+    start: int
+    end: int
+    line: int
+    simple: bool  # one physical line: every token is on ``line``
+    open_comment: int = -1  # offset of a ``/*`` that the file never closes
+
+
+@dataclass
+class SourceText:
+    """A file's text after line splicing, read one logical line at a time."""
+
+    text: str
+    splices: list[int] = field(default_factory=list)  # offsets where a spliced physical line begins
+    spaced_splices: list[int] = field(default_factory=list)  # the splices with blanks before the newline
+    pos: int = 0
+    line: int = 1
+    unspliced: str = ""  # the text before splicing, for columns as diagnostics count them
+    _line_starts: list[int] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_file_text(cls, raw: str) -> SourceText:
+        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+        if raw and not raw.endswith("\n"):
+            raw += "\n"
+        if "\\" not in raw:
+            return cls(raw, unspliced=raw)
+        pieces: list[str] = []
+        splices: list[int] = []
+        spaced: list[int] = []
+        last = length = 0
+        for m in _SPLICE.finditer(raw):
+            pieces.append(raw[last : m.start()])
+            length += m.start() - last
+            splices.append(length)
+            if m.end() - m.start() > 2:
+                spaced.append(length)
+            last = m.end()
+        pieces.append(raw[last:])
+        return cls("".join(pieces), splices, spaced, unspliced=raw)
+
+    def display_column(self, line: int, col: int) -> int:
+        """GCC's diagnostic column for byte column ``col`` of physical ``line``: tabs to 8, UTF-8 characters as one."""
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in re.finditer("\n", self.unspliced))]
+        if not 0 < line < len(self._line_starts) or col <= 1:
+            return col
+        start = self._line_starts[line - 1]
+        prefix = self.unspliced[start : start + col - 1]
+        if "\t" not in prefix and prefix.isascii():
+            return col
+        width = 0
+        for ch in prefix.encode("latin-1").decode("utf-8", "replace"):
+            width = (width // 8 + 1) * 8 if ch == "\t" else width + 1
+        return width + 1
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def read_line(self) -> Line:
+        """The next logical line (an unterminated comment runs to the end of the file)."""
+        text, start = self.text, self.pos
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        multiline, open_comment = False, -1
+        if text.find("/*", start, end) >= 0:
+            end, multiline, open_comment = self._scan_to_end(start)
+        newlines = text.count("\n", start, end) if multiline else 0
+        splices = 0
+        if self.splices:
+            splices = bisect.bisect_right(self.splices, end) - bisect.bisect_left(self.splices, start)
+        line = Line(start, end, self.line, not newlines and not splices, open_comment)
+        self.pos = end + 1
+        self.line += 1 + newlines + splices
+        return line
+
+    def _scan_to_end(self, start: int) -> tuple[int, bool, int]:
+        """Where a line holding ``/*`` ends: (end, spans several lines, unclosed comment offset)."""
+        multiline = False
+        for m in _LINE_SCAN.finditer(self.text, start):
+            if m.lastgroup == "nl":
+                return m.start(), multiline, -1
+            if m.lastgroup == "open":
+                end = max(len(self.text) - 1, m.start())
+                return end, True, m.start()
+            if m.group().startswith("/*") and "\n" in m.group():
+                multiline = True
+        return len(self.text), multiline, -1
+
+    def where(self, line: Line, offset: int) -> tuple[int, int]:
+        """Physical (line, column) of an offset inside a logical line."""
+        if line.simple:
+            return line.line, offset - line.start + 1
+        text = self.text
+        nl = text.count("\n", line.start, offset)
+        k0 = bisect.bisect_left(self.splices, line.start)
+        k1 = bisect.bisect_right(self.splices, offset)
+        begin = max(text.rfind("\n", line.start, offset) + 1, line.start)
+        if k1 > k0:
+            begin = max(begin, self.splices[k1 - 1])
+        return line.line + nl + (k1 - k0), offset - begin + 1
+
+
+def tokenize(src: SourceText, line: Line, delta: int = 0) -> list[Token]:
+    """The tokens of one logical line, with PREV_WHITE, lines (physical + ``delta``) and columns."""
+    text, pos, end = src.text, line.start, line.end
+    out: list[Token] = []
+    flags = 0
+    match = _TOKEN.match
+    simple, lno, start = line.simple, line.line + delta, line.start
+    while pos < end:
+        m = match(text, pos, end)
+        kind_name = m.lastgroup  # type: ignore[union-attr]
+        nxt = m.end()  # type: ignore[union-attr]
+        if kind_name == "ws":
+            flags = PREV_WHITE
+            pos = nxt
+            continue
+        kind = _KINDS[kind_name]  # type: ignore[index]
+        value = text[pos:nxt]
+        if value[0] == "L" and kind in _WIDE:
+            kind = _WIDE[kind]
+        if simple:
+            out.append(Token(kind, value, flags, lno, pos - start + 1))
+        else:
+            ln, col = src.where(line, pos)
+            out.append(Token(kind, value, flags, ln + delta, col))
+        flags = 0
+        pos = nxt
+    return out
+
+
+def tokenize_text(text: str) -> list[Token]:
+    """Tokens of a string that is known to be one line (pasting, stringified parameters)."""
+    src = SourceText(text)
+    return tokenize(src, Line(0, len(text), 1, True))
+
+
+def spell(tokens: list[Token]) -> str:
+    """Tokens as text, one space wherever white space preceded a token (after the first)."""
+    parts: list[str] = []
+    for t in tokens:
+        if t.kind == PADDING:
+            continue
+        if parts and t.flags & PREV_WHITE:
+            parts.append(" ")
+        parts.append(t.text)
+    return "".join(parts)
+
+
+def quote(text: str) -> str:
+    """libcpp's cpp_quote_string: escape backslashes, double quotes and newlines."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# -- cpp_avoid_paste: would printing ``b`` right after ``a`` lex differently? --
+
+_EQ_PASTERS = frozenset(["=", "!", ">", "<", "+", "-", "*", "/", "%", "&", "|", "^", ">>", "<<"])
+_PASTES_WITH = {
+    ">": ">",
+    "<": "<%:",
+    "+": "+",
+    "-": "->",
+    "/": "/*",
+    "%": ":>",
+    "&": "&",
+    "|": "|",
+    ":": ":>",
+    "->": "*",
+    ".": ".%",
+    "#": "#%",
+    "<=": ">",
+}
+
+
+_IDENT_CHARS = re.compile(r"[A-Za-z0-9_]+")
+
+
+def avoid_paste(a: Token, b: Token) -> bool:
+    c = b.text[0] if b.kind == OP else ""
+    if a.kind == OP:
+        ta = a.text
+        if c == "=" and ta in _EQ_PASTERS:
+            return True
+        if ta == "." and b.kind == NUMBER:
+            return True
+        return c != "" and c in _PASTES_WITH.get(ta, "")
+    if a.kind == NAME:
+        return b.kind in (NAME, CHAR, STRING) or (b.kind == NUMBER and _IDENT_CHARS.fullmatch(b.text) is not None)
+    if a.kind == NUMBER:
+        return b.kind in (NUMBER, NAME, CHAR) or c in (".", "+", "-")
+    if a.kind == OTHER:
+        return a.text[0] == "\\" and b.kind == NAME
+    return False
+
+
+def is_blank_line(src: SourceText, line: Line) -> bool:
+    m = LEADING_BLANKS.match(src.text, line.start, line.end)
+    return m is not None and m.end() == line.end
+
+
+BLANK_RUN = re.compile(_BLANK + "+")
+
+
+def unescape(body: str) -> str:
+    """The characters of a string literal's body (escapes interpreted), for #line and pragmas."""
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in "01234567":
+                j = i + 1
+                while j < min(i + 4, len(body)) and body[j] in "01234567":
+                    j += 1
+                out.append(chr(int(body[i + 1 : j], 8) & 0xFF))
+                i = j
+                continue
+            out.append({"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
