@@ -256,6 +256,40 @@ def test_base_without_symbols_takes_overlay_without_fixups(tmp_path: Path) -> No
     assert_same_as_fdtoverlay(tmp_path, plain, [ov])
 
 
+def test_symbol_paths_rewritten_like_libfdt(tmp_path: Path, base: Path) -> None:
+    """Overlay labels land in the base's __symbols__ at target path + path below __overlay__."""
+    ov = compile_dts(
+        tmp_path,
+        "symbols.dtbo",
+        """/dts-v1/;
+/ {
+	fragment@0 { target-path = "/soc/"; __overlay__ { a = <1>; x { }; }; };
+	fragment@1 { target = <1>; __overlay__ { y { z { }; }; }; };
+	fragment@2 { target-path = "/"; __overlay__ { q { }; }; };
+	fragment@3 { target = <2>; __overlay__ { }; };
+	__symbols__ {
+		s0 = "/fragment@0/__overlay__";
+		s1 = "/fragment@0/__overlay__/x";
+		s2 = "/fragment@1/__overlay__/y/z";
+		s3 = "/fragment@2/__overlay__/q";
+		s4 = "/fragment@2/__overlay__";
+		s5 = "/fragment@0/elsewhere/x";
+		s6 = "/x";
+		s7 = "/fragment@3/__overlay__";
+		s8 = "/fragment@1/__overlay__/";
+		s9 = "/fragment@1/__overlay__x";
+		clk = "/fragment@2/__overlay__/q";
+	};
+};
+""",
+    )
+    result = assert_same_as_fdtoverlay(tmp_path, base, [ov])
+    out = tmp_path / "out.dtb"
+    out.write_bytes(result)
+    assert fdtget(out, "/__symbols__", "s1") == "/soc//x"
+    assert fdtget(out, "/__symbols__", "clk") == "/q"
+
+
 def test_node_names_match_libfdt_unit_address_rule(tmp_path: Path, base: Path) -> None:
     """libfdt lets an overlay node "serial" merge into the base's "serial@1000"."""
     ov = overlay(tmp_path, "unit.dtbo", '&soc { serial { merged = "yes"; }; i2c@2000 { x = <1>; }; };')
