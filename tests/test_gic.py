@@ -726,7 +726,7 @@ def test_v3_id_register_override_agrees_with_the_bootloader() -> None:
 # GICv3 on a real CPU: the ICC_* path through unicorn
 
 
-def _cpu_running(code: list[int]) -> tuple[Cpu, mmap.mmap]:
+def _cpu_running(code: list[int]) -> Cpu:
     """A real CPU at EL1 about to run ``code`` then WFI, its EL1 vectors at 0x40000800."""
     cpu = Cpu(0, 0)
     ram = mmap.mmap(-1, 0x10000)
@@ -737,7 +737,8 @@ def _cpu_running(code: list[int]) -> tuple[Cpu, mmap.mmap]:
     cpu.uc.reg_write(A.UC_ARM64_REG_VBAR_EL1, 0x4000_0800)
     cpu.pc = 0x4000_0000
     cpu.on = True
-    return cpu, ram
+    cpu.test_ram = ram  # type: ignore[attr-defined]  # unicorn maps this buffer: it must live as long as the CPU
+    return cpu
 
 
 def _mrs(name: str, rt: int) -> int:
@@ -752,7 +753,7 @@ def test_v3_icc_registers_on_a_real_cpu() -> None:
     nop, movz = 0xD503201F, lambda rd, imm: 0xD2800000 | imm << 5 | rd
     code = [nop, _mrs("ICC_SRE_EL1", 1), movz(2, 0xFF), _msr("ICC_PMR_EL1", 2), _mrs("ICC_PMR_EL1", 3), nop]
     code += [_mrs("ICC_CTLR_EL1", 4), _mrs("ID_AA64PFR0_EL1", 5)]
-    cpu, _ = _cpu_running(code)
+    cpu = _cpu_running(code)
     gic = GicV3(1, [0])
     gic.install(cpu)
     cpu.run(len(code) + 1)
@@ -761,11 +762,52 @@ def test_v3_icc_registers_on_a_real_cpu() -> None:
 
 
 def test_v3_reading_a_write_only_icc_register_is_undefined() -> None:
-    cpu, _ = _cpu_running([_mrs("ICC_EOIR1_EL1", 1)])
+    cpu = _cpu_running([_mrs("ICC_EOIR1_EL1", 1)])
     GicV3(1, [0]).install(cpu)
     cpu.run(2)
     assert cpu.pc == 0x4000_0800 + 0x200  # synchronous exception, current EL with SP_ELx
     assert cpu.uc.reg_read(A.UC_ARM64_REG_ESR_EL1) >> 26 == 0  # EC: unknown reason
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 5])
+def test_v3_icc_side_effects_happen_once_whatever_the_slice_boundary(budget: int) -> None:
+    add_x3 = 0x91000463  # add x3, x3, #1
+    body = [_msr("ICC_SGI1R_EL1", 1), _mrs("ICC_IAR1_EL1", 2), 0xD503201F, _msr("ICC_EOIR1_EL1", 2), add_x3]
+    cpu = _cpu_running(body * 6)
+    m = V3([0])
+    m.gic.install(cpu)
+    m.write(GICD_BASE + CTLR, 0x13)
+    m.bring_up(0)
+    m.write(m.sgi_base(0) + ISENABLER, 1 << 1)
+    cpu.set_x(1, (1 << 24) | 1)  # SGI 1 to myself
+    for _ in range(100):
+        cpu.run(budget)
+        if cpu.waiting:
+            break
+    assert cpu.waiting and cpu.x(3) == 6
+    assert m.gic.acknowledged == 6 and cpu.x(2) == 1
+    assert m.icc(0, "ICC_RPR_EL1") == 0xFF
+
+
+def test_v3_icc_registers_from_the_virtual_el2() -> None:
+    from armboot.hyp.arch.el2 import VirtualEL2
+
+    movz_x3 = 0xD2801FE3  # movz x3, #0xff
+    code = [
+        _mrs("ICC_SRE_EL1", 2),
+        movz_x3,
+        _msr("ICC_PMR_EL1", 3),
+        _mrs("ICC_PMR_EL1", 4),
+        _mrs("CurrentEL", 5),
+    ]
+    cpu = _cpu_running(code)
+    cpu.reset_el3_state(True)
+    GicV3(1, [0]).install(cpu)
+    cpu.el2 = VirtualEL2(cpu)
+    cpu.el2.start()  # the code hook that watches for ERET is armed: PC stepping must still work
+    cpu.run(len(code) + 1)
+    assert cpu.waiting
+    assert [cpu.x(2), cpu.x(4), cpu.x(5)] == [7, 0xF8, 8]
 
 
 # The machine builds either GIC from the tree
