@@ -124,6 +124,7 @@ class GicCore:
         if nirqs % 32 or not 32 <= nirqs <= 1024:
             raise GicConfigError(f"{nirqs} interrupts: the count is a multiple of 32, at most 1024")
         self.ncpus = ncpus
+        self.it_lines = nirqs // 32 - 1  # GICD_TYPER.ITLinesNumber
         self.nirqs = min(nirqs, SPECIAL_FIRST)
         self.banked = [[Irq(i, cpu) for i in range(32)] for cpu in range(ncpus)]
         self.shared = [Irq(i, -1) for i in range(32, self.nirqs)]

@@ -9,6 +9,8 @@ target masks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .gic import MIN_BPR1, PRIORITY_MASK, SPURIOUS, AccessFn, CpuIface, GicConfigError, GicCore, Irq
 
 GICD_SIZE = 0x1000
@@ -17,6 +19,9 @@ ICPIDR2 = 0x2B  # ArchRev 2
 GICD_IIDR = 0x0200043B  # Arm, GIC-400 style
 GICC_IIDR = 0x0202043B  # Arm, architecture version 2
 CTLR_EOIMODE_NS = 1 << 9
+
+if TYPE_CHECKING:
+    from ..platform.devices import Window
 
 
 class GicV2(GicCore):
@@ -49,7 +54,7 @@ class GicV2(GicCore):
     def cpus(self) -> list[CpuIface]:
         return self.ifaces
 
-    def windows(self, regions: list[tuple[int, int]]) -> list:
+    def windows(self, regions: list[tuple[int, int]]) -> list[Window]:
         """The distributor and CPU-interface windows at the node's first two ``reg`` entries."""
         from ..platform.devices import Window
 
@@ -85,7 +90,7 @@ class GicV2(GicCore):
         if offset == 0x000:
             return int(self.dist_groups[1])
         if offset == 0x004:  # TYPER: ITLinesNumber, CPUNumber, SecurityExtn
-            return (self.nirqs // 32 - 1) | ((self.ncpus - 1) << 5) | (1 << 10)
+            return self.it_lines | ((self.ncpus - 1) << 5) | (1 << 10)
         if offset == 0x008:
             return GICD_IIDR
         bank = self.read_bank(self._at(cpu), offset, size)
@@ -103,14 +108,15 @@ class GicV2(GicCore):
         return 0
 
     def _read_targets(self, cpu: int, first: int, size: int) -> int:
+        """ITARGETSR bytes: SGIs and PPIs read as the reading CPU; RAZ on a uniprocessor."""
         if self.ncpus == 1:
             return 0
         out = bytearray()
-        for k in range(size):
-            intid = first + k
-            out.append(
-                1 << cpu if intid < 32 else self.shared[intid - 32].targets if intid < self.nirqs else 0
-            )
+        for intid in range(first, first + size):
+            if intid < 32:
+                out.append(1 << cpu)
+            else:
+                out.append(self.shared[intid - 32].targets if intid < self.nirqs else 0)
         return int.from_bytes(out, "little")
 
     def dist_write(self, cpu: int, offset: int, size: int, value: int) -> None:

@@ -147,7 +147,7 @@ class GicV3(GicCore):
             g = self.dist_groups
             return CTLR_DS | CTLR_ARE | (CTLR_ENABLE_GRP1 if g[1] else 0) | (CTLR_ENABLE_GRP0 if g[0] else 0)
         if offset == 0x0004:  # TYPER: ITLinesNumber, CPUNumber, IDbits = 16 bits, A3V
-            return (self.nirqs // 32 - 1) | (min(self.ncpus - 1, 7) << 5) | (15 << 19) | (1 << 24)
+            return self.it_lines | (min(self.ncpus - 1, 7) << 5) | (15 << 19) | (1 << 24)
         if offset == 0x0008:
             return IIDR
         bank = self.read_bank(self._at_spi(), offset, size)
