@@ -956,3 +956,13 @@ def test_sgi_by_affinity_and_spi_routed_to_the_second_cpu() -> None:
     assert report["exit"]["reason"] == "system_off"
     assert boot.machine.gic.routes[33 - 32] == 1  # the payload's 64-bit IROUTER write
     assert [c.traps.counts.get("irq", 0) for c in boot.machine.cpus] == [0, 2]
+
+
+def test_vgic_emulated_device_line_is_level_sensitive() -> None:
+    g = vgic()
+    spi(g, 33, 0x80, cpu=0)
+    g.set_level(33, True)
+    assert g.cpu_read(0, C_IAR, 4) == 33
+    g.set_level(33, False)  # the device's line drops before the EOI: nothing left pending
+    g.cpu_write(0, C_EOIR, 4, 33)
+    assert not g.pending_for(0) and g.in_flight(0) == []

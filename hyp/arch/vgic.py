@@ -9,7 +9,9 @@ optionally linked to a physical interrupt the hypervisor has acknowledged and
 left active.  When the guest deactivates a linked interrupt (EOI, or DIR in
 EOImode 1) or throws it away (ICPENDR, ICACTIVER), the physical one must be
 deactivated too: that is the maintenance event handed to ``on_maintenance``.
-Each instance owns all of its state; nothing is shared between VMs.
+A device the runtime emulates for the VM drives its line with ``set_level``
+(level-sensitive, sampled continuously, so it needs no maintenance).  Each
+instance owns all of its state; nothing is shared between VMs.
 """
 
 from __future__ import annotations
