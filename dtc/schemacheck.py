@@ -130,6 +130,8 @@ def validate(tree: DeviceTree, validator: Any, unknown_compatible: str = "warnin
 def _property_of(error: Any) -> str:
     if error.absolute_path:
         first = error.absolute_path[0]
+        if first == "$nodename":
+            return ""
         if isinstance(first, str):
             return first
     m = _REQUIRED.search(error.message) or _UNEVALUATED.search(error.message)
@@ -155,6 +157,8 @@ def _diagnostic(
         message = f"unknown compatible '{value}': no binding schema describes it"
         schema = ""
         prop_name = "compatible"
+    elif error.absolute_path and error.absolute_path[0] == "$nodename":
+        message = f"node name {message}"
     elif isinstance(error.instance, bytes) and error.validator == "type":
         message = f"'{prop_name}' is not described by any binding schema (its type is unknown)"
     elif len(message) > 300:
