@@ -723,6 +723,68 @@ def test_v3_id_register_override_agrees_with_the_bootloader() -> None:
     assert pfr0_with_gic(a72) == session_style
 
 
+def test_v3_linux_driver_init_sequence() -> None:
+    """drivers/irqchip/irq-gic-v3.c (Linux 6.x) as it probes and sets up the GIC, then an IPI."""
+    mpidrs = [0x000, 0x101]  # two clusters
+    m = V3(mpidrs)
+    assert m.read(GICD_BASE + 0xFFE8) & 0xF0 in (0x30, 0x40)  # gic_validate_dist_version
+    assert ((m.read(GICD_BASE + TYPER) & 0x1F) + 1) * 32 == 288  # GICD_TYPER_IRQS
+    assert m.read(GICD_BASE + CTLR) & 1 << 6  # gic_dist_security_disabled
+    m.write(GICD_BASE + CTLR, 0)  # gic_dist_init
+    assert not m.read(GICD_BASE + CTLR) & 1 << 31  # RWP
+    for i in range(32, 288, 32):
+        m.write(GICD_BASE + IGROUPR + i // 8, 0xFFFFFFFF)
+        m.write(GICD_BASE + ICACTIVER + i // 8, 0xFFFFFFFF)
+        m.write(GICD_BASE + ICENABLER + i // 8, 0xFFFFFFFF)
+    for i in range(32, 288, 16):
+        m.write(GICD_BASE + ICFGR + i // 4, 0)
+    for i in range(32, 288, 4):
+        m.write(GICD_BASE + IPRIORITYR + i, 0xA0A0A0A0)
+    m.write(GICD_BASE + CTLR, 0x13)  # ARE_NS | ENABLE_G1A | ENABLE_G1
+    for i in range(32, 288):
+        m.write(GICD_BASE + 0x6000 + 8 * i, 0, size=8)  # boot CPU's affinity
+    for cpu, mpidr in enumerate(mpidrs):
+        aff = (mpidr >> 32 & 0xFF) << 24 | (mpidr & 0xFFFFFF)
+        frame = GICR_BASE
+        while True:  # gic_iterate_rdists / __gic_populate_rdist
+            assert m.read(frame + 0xFFE8) & 0xF0 in (0x30, 0x40)
+            typer = m.read(frame + 0x8, size=8)
+            if typer >> 32 == aff:
+                break
+            assert not typer & 1 << 4, "ran past the Last redistributor"
+            frame += RD
+        assert frame == GICR_BASE + cpu * RD
+        m.write(frame + 0x14, m.read(frame + 0x14) & ~2)  # gic_enable_redist
+        assert not m.read(frame + 0x14) & 4
+        sgi = frame + SGI_BASE  # gic_cpu_config
+        m.write(sgi + IGROUPR, 0xFFFFFFFF)
+        m.write(sgi + ICACTIVER, 0xFFFFFFFF)
+        m.write(sgi + ICENABLER, 0xFFFFFFFF)
+        for i in range(0, 32, 4):
+            m.write(sgi + IPRIORITYR + i, 0xA0A0A0A0)
+        if not m.icc(cpu, "ICC_SRE_EL1") & 1:  # gic_enable_sre
+            m.set_icc(cpu, "ICC_SRE_EL1", 1)
+        assert m.icc(cpu, "ICC_SRE_EL1") & 1
+        pribits = (m.icc(cpu, "ICC_CTLR_EL1") >> 8 & 7) + 1
+        m.set_icc(cpu, "ICC_PMR_EL1", 1 << (8 - pribits))  # gic_has_group0
+        assert m.icc(cpu, "ICC_PMR_EL1") != 0
+        m.set_icc(cpu, "ICC_PMR_EL1", 0xF0)  # DEFAULT_PMR_VALUE
+        m.set_icc(cpu, "ICC_BPR1_EL1", 0)
+        m.set_icc(cpu, "ICC_CTLR_EL1", 2)  # EOImode_drop: the kernel runs at EL2
+        m.set_icc(cpu, "ICC_AP0R0_EL1", 0)
+        m.set_icc(cpu, "ICC_AP1R0_EL1", 0)
+        m.set_icc(cpu, "ICC_IGRPEN1_EL1", 1)
+        m.write(sgi + ISENABLER, 0xFF)  # the IPIs: SGIs 0-7
+    # gic_ipi_send_mask from CPU 0 to CPU 1 (Aff1 = 1, Aff0 = 1): IPI 3 (call function)
+    m.set_icc(0, "ICC_SGI1R_EL1", (1 << 16) | (3 << 24) | (1 << 1))
+    assert m.gic.irq_pending(1) and not m.gic.irq_pending(0)
+    assert m.icc(1, "ICC_IAR1_EL1") == 3
+    assert m.icc(1, "ICC_RPR_EL1") == 0xA0
+    m.set_icc(1, "ICC_EOIR1_EL1", 3)
+    m.set_icc(1, "ICC_DIR_EL1", 3)
+    assert m.read(m.sgi_base(1) + ISACTIVER) == 0 and m.icc(1, "ICC_RPR_EL1") == 0xFF
+
+
 # GICv3 on a real CPU: the ICC_* path through unicorn
 
 
