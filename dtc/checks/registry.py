@@ -296,7 +296,7 @@ class CheckRun:
         )
 
     def _visit(self, c: Check) -> None:
-        """dtc's check_nodes_props: the function on every live node, parents first."""
+        """dtc's check_nodes_props: the function on every live node (or the selected ones), parents first."""
         ctx = CheckContext(self, c)
         fn = c.fn
         assert fn is not None
