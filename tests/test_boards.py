@@ -8,7 +8,6 @@ values), the boot protocol (entry EL), and the board's tree (how many CPUs it ha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -30,10 +29,6 @@ FOUNDATION = BOARDS / "foundation-v8" / "foundation-v8.dts"
 BOOT_CPU_MODE_EL1, BOOT_CPU_MODE_EL2 = 0xE11, 0xE12
 HVC_STUB_ERR = 0xBADCA11
 
-HAVE_GICV3 = importlib.util.find_spec("armboot.hyp.arch.gicv3") is not None
-NO_GICV3 = pytest.mark.xfail(
-    not HAVE_GICV3, reason="the GICv3 model (hyp/arch/gicv3.py, GicV3) has not landed yet", strict=True
-)
 FOUNDATION_BUGS = pytest.mark.xfail(
     reason="the machine maps each device window with its reg size, and unicorn's mmio_map needs 4 KB pages: "
     "virtio-block@0130000 (reg size 0x200) fails with UC_ERR_ARG; then bootloader/spin_table.py keys the "
@@ -42,7 +37,7 @@ FOUNDATION_BUGS = pytest.mark.xfail(
 )
 BOARD_PARAMS = [
     pytest.param("virt", id="virt"),
-    pytest.param("virt-gicv3", id="virt-gicv3", marks=NO_GICV3),
+    pytest.param("virt-gicv3", id="virt-gicv3"),
     pytest.param("foundation-v8", id="foundation-v8", marks=FOUNDATION_BUGS),
 ]
 

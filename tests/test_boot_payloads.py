@@ -27,7 +27,7 @@ SMP4 = PAYLOADS / "virt-smp4.dts"
 
 # ESR_ELx (Arm ARM D17.2.37): EC [31:26], IL [25] (1: 32-bit instruction; also 1 for EC 0 and for
 # data aborts without a valid instruction syndrome), ISS [24:0].
-EC_UNKNOWN, EC_SVC64, EC_HVC64, EC_DABT_CUR = 0x00, 0x15, 0x16, 0x25
+EC_UNKNOWN, EC_SVC64, EC_HVC64, EC_SYSREG, EC_DABT_CUR = 0x00, 0x15, 0x16, 0x18, 0x25
 DFSC_SEA = 0x10  # synchronous external abort, not on a translation table walk
 WNR = 1 << 6
 
@@ -120,13 +120,42 @@ def test_exception_entry(hyp: bool) -> None:
     assert report["exit"]["reason"] == "system_off", report["console"]
     assert report["entry_el"] == (2 if hyp else 1)
     assert lines(report, "exceptions:")[0]["el"] == (2 if hyp else 1)
-    seen = {(int(r["at"]), str(r["kind"])): r for r in lines(report, "exc")}
     expected = expected_trials(hyp)
+    kinds = {kind for _, kind in expected}
+    seen = {(int(r["at"]), str(r["kind"])): r for r in lines(report, "exc") if r["kind"] in kinds}
     assert set(seen) == set(expected)
     for key, want in expected.items():
         got = {field: seen[key][field] for field in want}
         assert got == want, f"{key}: {report['console']}"
     assert "unexpected" not in report["console"]
+
+
+def sysreg_iss(op0: int, op1: int, crn: int, crm: int, op2: int, rt: int, read: bool) -> int:
+    """ISS of a trapped MRS/MSR (EC 0x18): Op0, Op2, Op1, CRn, Rt, CRm, Direction (1 = read)."""
+    return op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | rt << 5 | crm << 1 | int(read)
+
+
+@pytest.mark.xfail(
+    reason="CNTHCTL_EL2.EL1PCEN/EL1PCTEN are not enforced: with both 0, EL1 reads CNTP_CTL_EL0 and "
+    "CNTPCT_EL0 instead of trapping to EL2 (hyp/arch/timer_regs.py serves them unconditionally)",
+    strict=True,
+)
+def test_el1_physical_timer_traps_to_el2_when_cnthctl_disables_it() -> None:
+    report = boot(VIRT, PAYLOADS / "exceptions.elf", True)
+    sym = symbols(PAYLOADS / "exceptions.elf")
+    seen = {str(r["kind"]): r for r in lines(report, "exc") if r["at"] == 1}
+    for kind, crm in (
+        ("cntp_ctl", 2),
+        ("cntpct", 0),
+    ):  # CNTP_CTL_EL0 = S3_3_C14_C2_1, CNTPCT_EL0 = S3_3_C14_C0_1
+        want = {
+            "el": 2,
+            "vec": LOWER_A64,
+            "esr": esr(EC_SYSREG, sysreg_iss(3, 3, 14, crm, 1, rt=1, read=True)),
+            "elr": sym[f"el1_{kind}"],  # the trapped instruction itself
+            "spsr": NZCV_NC | D_I_F | M_EL1H,
+        }
+        assert {field: seen[kind][field] for field in want} == want, kind
 
 
 @pytest.mark.xfail(
@@ -164,8 +193,21 @@ def test_timer_interrupts_through_the_gic(hyp: bool) -> None:
         assert sym[f"wait_{name}"] < r["elr"] <= sym[f"wait_{name}_end"]  # after the WFI, in the wait loop
         assert r["spsr"] & DAIF_M_MASK == PSTATE_DAF_EL1H
         assert r["next_iar"] == SPURIOUS
+    (woken,) = lines(report, "woken")
+    assert (woken["pending"], woken["irqs_before"]) == (1, 0)  # WFI woke with PSTATE.I set; nothing taken
     (masked,) = lines(report, "masked")
     assert masked == {"ctl": CTL_ENABLE | CTL_IMASK | CTL_ISTATUS, "irqs": 0, "pending": 0}
+
+
+@pytest.mark.xfail(
+    reason="a pending IRQ is delivered only at slice boundaries: unmasking it with MSR DAIFClr + ISB does not "
+    "take it (the scheduler checks between slices; nothing watches for the unmask, see notes/unicorn.md)",
+    strict=True,
+)
+def test_unmasked_pending_irq_is_taken_by_the_next_context_synchronization() -> None:
+    report = boot(VIRT, PAYLOADS / "timer.elf", True)
+    (woken,) = lines(report, "woken")
+    assert woken["irqs_after"] == 1
 
 
 # PSCI CPU_ON with four CPUs

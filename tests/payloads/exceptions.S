@@ -8,6 +8,8 @@
  *   exc at=<EL of the trial> kind=<name> el=<EL of the handler> vec=<offset>
  *       esr=... elr=... spsr=... far=...
  *
+ * Entered at EL2, it also disables EL1's access to the physical counter and
+ * timer (CNTHCTL_EL2) and checks that reading them from EL1 traps to EL2.
  * The test reads the labels' addresses from this ELF and checks every value.
  */
 #include "lib.h"
@@ -15,6 +17,7 @@
 #define UNMAPPED	0x20000008	/* no RAM or device there on the virt boards */
 #define NZCV_NC		0xa0000000
 #define EC_UNKNOWN	0x00
+#define EC_SYSREG	0x18
 #define EC_DABT_LOW	0x24
 #define EC_DABT_CUR	0x25
 
@@ -76,6 +79,7 @@ _start:
 	msr	tcr_el1, x0
 	mov	x0, #HCR_RW
 	msr	hcr_el2, x0
+	msr	cnthctl_el2, xzr	/* EL1PCTEN = EL1PCEN = 0: EL1's physical counter and timer trap */
 	mov	x0, #SPSR_EL1H_MASKED
 	msr	spsr_el2, x0
 	adr	x0, from_el2
@@ -93,6 +97,10 @@ from_el2:
 	mrs	x5, tcr_el1
 	putkv	tcr, x5
 	bl	put_nl
+	adr	x0, el1_vectors
+	msr	vbar_el1, x0
+	trial	cntp_ctl, el1_cntp_ctl, mrs x1, cntp_ctl_el0
+	trial	cntpct, el1_cntpct, mrs x1, cntpct_el0
 
 at_el1:
 	adr	x1, el1_stack
@@ -135,7 +143,7 @@ print_rec:
 	ldp	x29, x30, [sp], #16
 	ret
 
-/* Record the exception; step over an UNDEF or an abort, return past SVC/HVC. */
+/* Record the exception; step over an UNDEF, a trapped MRS or an abort, return past SVC/HVC. */
 .macro handler el
 handler_el\el:
 	adr	x10, rec
@@ -151,6 +159,8 @@ handler_el\el:
 	mrs	x11, esr_el\el
 	lsr	x11, x11, #26
 	cmp	x11, #EC_UNKNOWN
+	b.eq	1f
+	cmp	x11, #EC_SYSREG
 	b.eq	1f
 	cmp	x11, #EC_DABT_CUR
 	b.eq	1f

@@ -1,10 +1,12 @@
 /*
  * The generic timer's interrupts through the GICv2, taken at EL1 while waiting
  * in WFI: the virtual timer (PPI 11 = INTID 27), then the physical timer (PPI
- * 14 = INTID 30), then the virtual timer with CTL.IMASK set (no interrupt).
+ * 14 = INTID 30), then WFI with IRQs masked at the CPU (it wakes; the IRQ is
+ * taken once unmasked), then the virtual timer with CTL.IMASK set (no interrupt).
  * Lines:
  *
  *   irq timer=<virt|phys> intid=... ctl=... count=... cval=... elr=... spsr=... next_iar=...
+ *   woken pending=... irqs_before=... irqs_after=...
  *   masked ctl=... irqs=... pending=...
  *
  * ctl is the timer's CTL read in the handler (ISTATUS set), count the counter
@@ -115,6 +117,30 @@ wait_phys_end:
 	msr	daifset, #2
 	puts	"irq timer=phys"
 	bl	print_rec
+
+	/* WFI with PSTATE.I set still wakes on the interrupt; it is taken once unmasked. */
+	str	xzr, [x23]
+	mrs	x0, cntvct_el0
+	add	x0, x0, x22
+	msr	cntv_cval_el0, x0
+	mov	x0, #1
+	msr	cntv_ctl_el0, x0
+	.globl	wait_masked, wait_masked_end
+wait_masked:
+	wfi
+	ldr	w5, [x20, #GICD_ISPENDR0]
+	ubfx	x5, x5, #INTID_VIRT, #1
+	ldr	x6, [x23]
+	msr	daifclr, #2
+	isb
+wait_masked_end:
+	msr	daifset, #2
+	puts	"woken"
+	putkv	pending, x5
+	putkv	irqs_before, x6
+	ldr	x6, [x23]
+	putkv	irqs_after, x6
+	bl	put_nl
 
 	/* Virtual timer with its interrupt masked at the timer: ISTATUS, no IRQ.
 	 * 10 us, polled: every counter read is a trap to the emulator. */
