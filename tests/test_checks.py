@@ -88,13 +88,12 @@ def test_table_matches_the_dtc_binary() -> None:
 
 
 # core.py's node_name_chars allows '*', '#' and '?' (property characters) in node names; dtc does not.
-CORE_NODE_CHARS = pytest.mark.xfail(strict=True, reason="dtc/checks/core.py: node_name_chars uses property chars")
 
 
 @pytest.mark.parametrize(
     "ref",
     [
-        pytest.param(c, id=c.name, marks=CORE_NODE_CHARS if c.name == "node_name_chars" else ())
+        pytest.param(c, id=c.name)
         for c in read_check_table(DTC) if not isinstance(c.data, CheckRef)
     ]
     if DTC
@@ -363,7 +362,7 @@ def test_every_check_has_cases() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=CORE_NODE_CHARS if n == "node_name_chars" else ()) for n in sorted(ALL_CASES)]
+    "name", sorted(ALL_CASES)
 )
 def test_check_agrees_with_dtc(tmp_path: Path, name: str) -> None:
     good, bad, flags = ALL_CASES[name]

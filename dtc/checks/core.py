@@ -52,7 +52,10 @@ def check_duplicate_property_names(ctx: CheckContext, node: Node) -> None:
                 ctx.fail(node, "Duplicate property name", prop)
 
 
-@check(level="error", data=PROPNODECHARS + "@")
+NODECHARS = LOWER + UPPER + DIGITS + ",._+-@"  # dtc's node names: no '*', '#' or '?'
+
+
+@check(level="error", data=NODECHARS)
 def check_node_name_chars(ctx: CheckContext, node: Node) -> None:
     bad = _first_bad(node.name, ctx.data)
     if bad >= 0:
@@ -138,8 +141,9 @@ def _describe(node: Node, prop: Property | None, mark: object) -> str:
 def check_duplicate_label(ctx: CheckContext, node: Node) -> None:
     """A label used twice (on nodes, properties or inside values)."""
     occ = ctx.state("duplicate_label")
-    if not occ:
+    if "" not in occ:  # built once per run ("" is never a label)
         occ.update(_label_occurrences(ctx.root))
+        occ[""] = [[], [], []]
 
     def one(label: str, prop: Property | None, mark: object) -> None:
         kinds = occ[label]

@@ -253,7 +253,8 @@ class CheckRun:
             message.rstrip("\n"),
             loc,  # type: ignore[arg-type]
             check=c.name,
-            path=node.path if node is not None else "",
+            # A node deleted while parsing never got a path in dtc (it prints "(null)").
+            path=node.path if node is not None and not node.deleted else "",
             property=prop.name if prop is not None else "",
             file=self.tree.origin,
         )
