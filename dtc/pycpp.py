@@ -55,6 +55,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER = re.compile(r"<[^>\n]*>")
 _BLANKS = re.compile(r"(?:[ \t\f\v\0]|/\*.*?\*/|//.*)+")
 _BLANKS_OR_LITERAL = re.compile(r"""(L?"(?:[^"\\\n]|\\.)*"|L?'(?:[^'\\\n]|\\.)*')|(?:[ \t\f\v\0]|/\*.*?\*/|//.*)+|(["'])""")
+_COMMENT = re.compile(r"""L?"(?:[^"\\\n]|\\.)*"?|L?'(?:[^'\\\n]|\\.)*'?|(//[^\n]*|/\*.*?(?:\*/|\Z))|[^"'/]+|/""", re.DOTALL)
 _UNSIGNED_CHAR_MACHINES = ("aarch64", "arm", "ppc", "powerpc", "s390", "riscv")
 
 
@@ -155,11 +156,9 @@ class Preprocessor(Includes, Pragmas):
         """Record a diagnostic at ``tok``, or at the last token read (libcpp's default place)."""
         if tok is None:
             tok = self.last
-        line, col = tok.line, tok.col
-        if self.stack:
-            buf = self.stack[-1]
-            col = buf.src.display_column(line - buf.delta, col)
-        self.diagnostics.append(Diagnostic(level, message, Location(self.location_name(), line, col or 1), check="cpp"))
+        name = tok.file or self.location_name()
+        col = self.cache.display_column(name, tok.line, tok.col)
+        self.diagnostics.append(Diagnostic(level, message, Location(name, tok.line, col or 1), check="cpp"))
 
     def fatal(self, message: str, tok: Token | None) -> DtcError:
         self.complain("error", message, tok)
@@ -181,23 +180,32 @@ class Preprocessor(Includes, Pragmas):
     def lex_token(self) -> Token:
         """_cpp_lex_token: the next token of the current file, directives and skipped groups handled."""
         while True:
-            tok = self.lookahead.pop() if self.lookahead else self.lex_direct()
+            fresh = not self.lookahead
+            tok = self.lex_direct() if fresh else self.lookahead.pop()
             self.last = tok
             if tok.flags & BOL:
                 if tok.kind == OP and tok.text == "#" and self.parsing_args != 1 and self.handle_directive(tok):
                     continue
                 if not self.skipping and not self.parsing_args and tok.kind != EOF:
                     self.printer.line_change(tok.line, tok.col, self.stack[-1].name)
+            if fresh and tok.kind == NAME and tok.text in self.watched and not self.skipping:
+                self.diagnose_name(tok.text, tok)
             if self.in_directive:
                 return tok
-            if tok.kind == NAME and tok.text in self.watched and not self.skipping:
-                if tok.text in VA_MISUSE:
-                    self.complain("warning", VA_MISUSE[tok.text], tok)
-                else:
-                    self.complain("error", f'attempt to use poisoned "{tok.text}"', tok)
             self.mi_valid = False
             if not self.skipping or tok.kind == EOF:
                 return tok
+
+    def diagnose_name(self, name: str, where: Token) -> None:
+        """libcpp's lexer warns about __VA_ARGS__ outside variadic macros and rejects poisoned names."""
+        if name in VA_MISUSE:
+            self.complain("warning", VA_MISUSE[name], where)
+        else:
+            self.complain("error", f'attempt to use poisoned "{name}"', where)
+
+    def pasted(self, tok: Token) -> None:
+        if tok.kind == NAME and tok.text in self.watched:
+            self.diagnose_name(tok.text, Token(EOF, "", 0, self.last.line, 1))
 
     def handle_directive(self, hash_tok: Token) -> bool:
         """A line starting with ``#``: True when it was a directive (consumed), False to print it."""
@@ -249,6 +257,8 @@ class Preprocessor(Includes, Pragmas):
             src = buf.src
             text = src.text
             if src.pos >= len(text):
+                if src.eof_splice >= 0 and src.last is not None:
+                    self.splice_warnings(buf, src.last)
                 if self.parsing_args:
                     return self.end_of_file_token(buf)
                 if not self.pop_buffer():
@@ -259,6 +269,8 @@ class Preprocessor(Includes, Pragmas):
             line = src.read_line()
             if line.open_comment >= 0:
                 self.unterminated_comment(buf, line)
+            if src.spaced or src.eof_splice >= 0:
+                self.splice_warnings(buf, line)
             p = LEADING_BLANKS.match(text, line.start, line.end).end()  # type: ignore[union-attr]
             if p >= line.end:
                 continue
@@ -310,9 +322,24 @@ class Preprocessor(Includes, Pragmas):
         return [*toks[:2], header, *toks[k:]]
 
     def end_of_file_token(self, buf: Buffer) -> Token:
-        text = buf.src.text
-        last = text.rfind("\n", 0, len(text) - 1) + 1
-        return Token(EOF, "", 0, buf.src.line - 1 + buf.delta, len(text) - last)
+        """EOF sits at the end of the file's last physical line."""
+        last = buf.src.last
+        ln, col = (1, 1) if last is None else buf.src.where(last, last.end)
+        return Token(EOF, "", 0, ln + buf.delta, col)
+
+    def splice_warnings(self, buf: Buffer, line: Line) -> None:
+        """What libcpp says about a backslash-newline: blanks in between (outside comments), or at the end."""
+        notes = buf.src.splice_notes(line)
+        if not notes:
+            return
+        comments = [(m.start(), m.end()) for m in _COMMENT.finditer(buf.src.text, line.start, line.end) if m.group(1)]
+        for kind, offset, index in notes:
+            ln, col = buf.src.backslash_position(index)
+            where = Token(EOF, "", 0, ln + buf.delta, col)
+            if kind == "eof":
+                self.complain("warning", "backslash-newline at end of file", where)
+            elif not any(a < offset < b for a, b in comments):
+                self.complain("warning", "backslash and newline separated by space", where)
 
     def unterminated_comment(self, buf: Buffer, line: Line) -> None:
         ln, col = buf.src.where(line, line.open_comment)

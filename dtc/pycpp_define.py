@@ -37,19 +37,38 @@ class Macro:
 
 
 
+class _Rejected(Exception):
+    """A malformed definition: GCC's message, where it points, and where lexing resumes."""
+
+    def __init__(self, message: str, where: Token, resume: int) -> None:
+        super().__init__(message)
+        self.where = where
+        self.resume = resume
+
+
 def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token], None]) -> Macro | None:
     """Build a macro from the tokens after its name on a ``#define`` line (create_iso_definition).
 
-    ``complain(level, message, token)`` reports; None means the definition was rejected.
+    ``complain(level, message, token)`` reports; None means the definition was rejected (the
+    rest of the line is then lexed as libcpp lexes it, warning about ``__VA_ARGS__``).
     """
+    try:
+        return _define(name, rest, complain)
+    except _Rejected as e:
+        complain("error", str(e), e.where)
+        for tok in rest[e.resume :]:
+            if tok.kind == NAME and tok.text in VA_MISUSE:
+                complain("warning", VA_MISUSE[tok.text], tok)
+        return None
+
+
+def _define(name: Token, rest: list[Token], complain: Callable[[str, str, Token], None]) -> Macro:
     macro = Macro(name.text, where=("", name.line, name.col))
     i = 0
     header_end = name  # where libcpp reports problems with the replacement list
     if rest and rest[0].kind == OP and rest[0].text == "(" and not rest[0].flags & PREV_WHITE:
         macro.fun_like = True
         i = _parse_params(macro, rest, complain)
-        if i < 0:
-            return None
         header_end = rest[i - 1]
     elif rest and not rest[0].flags & PREV_WHITE:
         complain("warning", "missing whitespace after the macro name", name)
@@ -58,12 +77,13 @@ def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token],
     vaopt = _VaOptSyntax() if macro.variadic else None
     body: list[Token] = []
     following_paste = False
-    for tok in rest[i:]:
+    for k in range(i, len(rest)):
+        tok = rest[k]
         if tok.kind == NAME:
             if tok.text in params:
                 tok = tok.copy()
                 tok.kind, tok.arg = ARG, params[tok.text]
-            elif tok.text in ("__VA_ARGS__", "__VA_OPT__") and not va_ok:
+            elif tok.text in VA_MISUSE and not va_ok:
                 complain("warning", VA_MISUSE[tok.text], tok)
         after_hash = body and body[-1].kind == OP and body[-1].text == "#" and macro.fun_like
         if after_hash and (tok.kind == ARG or (vaopt is not None and tok.kind == NAME and tok.text == "__VA_OPT__")):
@@ -72,8 +92,7 @@ def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token],
             tok.flags = (tok.flags & ~PREV_WHITE) | STRINGIFY | (hash_tok.flags & PREV_WHITE)
         if tok.kind == OP and tok.text == "##":
             if not body:
-                complain("error", "'##' cannot appear at either end of a macro expansion", header_end)
-                return None
+                raise _Rejected("'##' cannot appear at either end of a macro expansion", header_end, k + 1)
             if not following_paste:
                 body[-1] = body[-1].copy(body[-1].flags | PASTE_LEFT)
             following_paste = True
@@ -83,14 +102,11 @@ def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token],
         if vaopt is not None:
             problem = vaopt.update(tok)
             if problem:
-                complain("error", *problem)
-                return None
+                raise _Rejected(problem[0], problem[1], k + 1)
     if following_paste:
-        complain("error", "'##' cannot appear at either end of a macro expansion", header_end)
-        return None
+        raise _Rejected("'##' cannot appear at either end of a macro expansion", header_end, len(rest))
     if vaopt is not None and vaopt.state:
-        complain("error", "unterminated __VA_OPT__", vaopt.where)
-        return None
+        raise _Rejected("unterminated __VA_OPT__", vaopt.where, len(rest))
     if body:
         body[0].flags &= ~PREV_WHITE
     for tok in body:
@@ -141,7 +157,7 @@ class _VaOptSyntax:
 
 
 def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str, Token], None]) -> int:
-    """Read ``(a, b, ...)``; returns the index after ``)``, or -1 after complaining."""
+    """Read ``(a, b, ...)``; returns the index after ``)``."""
     prev_ident = False
     i = 1
     while True:
@@ -149,8 +165,7 @@ def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str,
         i += 1
         if tok is not None and tok.kind == NAME and not prev_ident and not macro.variadic:
             if tok.text in macro.params:
-                complain("error", f'duplicate macro parameter "{tok.text}"', tok)
-                return -1
+                raise _Rejected(f'duplicate macro parameter "{tok.text}"', tok, i)
             if tok.text == "__VA_ARGS__":
                 complain("warning", "__VA_ARGS__ can only appear in the expansion of a C99 variadic macro", tok)
             macro.params.append(tok.text)
@@ -175,5 +190,4 @@ def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str,
             message = f"expected ',' or ')', found \"{tok.text}\""
         else:
             message = f'expected parameter name, found "{tok.text}"'
-        complain("error", message, tok or rest[-1])
-        return -1
+        raise _Rejected(message, tok or rest[-1], i)

@@ -196,7 +196,7 @@ class Directives(Expander):
         try:
             result = ev.evaluate(directive)
         except ExprError as e:
-            self.complain("error", str(e), e.token or dname)
+            self.complain("error", str(e), e.token)
             return False
         if self.mi_ind_cmacro is not None and not (ev.leading_not and ev.lex_count == 3):
             self.mi_ind_cmacro = None
@@ -212,12 +212,12 @@ class Directives(Expander):
             if paren:
                 tok = self.get_nonpadding()
             if tok.kind != NAME:
-                self.complain("error", 'operator "defined" requires an identifier', tok)
+                self.complain("error", 'operator "defined" requires an identifier', None)
                 return False
             if paren:
                 close = self.get_nonpadding()
                 if not (close.kind == OP and close.text == ")"):
-                    self.complain("error", 'missing \')\' after "defined"', close)
+                    self.complain("error", 'missing \')\' after "defined"', None)
                     return False
             self.mi_ind_cmacro = tok.text
             return tok.text in self.macros
@@ -230,16 +230,16 @@ class Directives(Expander):
         if paren:
             tok = self.get_nonpadding()
         else:
-            self.complain("error", f'missing \'(\' before "{op.text}" operand', tok)
+            self.complain("error", f'missing \'(\' before "{op.text}" operand', None)
         header = self.header_name(tok)
         if header is None:
-            self.complain("error", f'operator "{op.text}" requires a header-name', tok)
+            self.complain("error", f'operator "{op.text}" requires a header-name', None)
             return False
         found = self.has_include(header[0], header[1], op.text == "__has_include_next")
         if paren:
             close = self.get_nonpadding()
             if not (close.kind == OP and close.text == ")"):
-                self.complain("error", f'missing \')\' after "{op.text}" operand', close)
+                self.complain("error", f'missing \')\' after "{op.text}" operand', None)
         return found
 
     # -- macros --
@@ -252,6 +252,8 @@ class Directives(Expander):
         if macro is None:
             return
         macro.where = (self.location_name(), name.line, name.col)
+        for tok in macro.body:
+            tok.file = macro.where[0]
         old = self.macros.get(name.text)
         if old is not None and (old.builtin or not old.same_as(macro)):
             where = Token(EOF, "", 0, name.line, 0)

@@ -172,7 +172,8 @@ class Evaluator:
 
     ``read_defined``, ``read_has_include`` and ``read_assertion`` parse the
     operands of ``defined``, ``__has_include`` and ``#pred(answer)``;
-    ``complain(level, message, token)`` reports non-fatal problems.
+    ``complain(level, message, token)`` reports non-fatal problems (token None: where
+    the lexer is, which is where libcpp reports some of them).
     """
 
     def __init__(
@@ -181,7 +182,7 @@ class Evaluator:
         read_defined: Callable[[Token], bool],
         read_has_include: Callable[[Token], bool],
         read_assertion: Callable[[Token], bool],
-        complain: Callable[[str, str, Token], None],
+        complain: Callable[[str, str, Token | None], None],
         char_signed: bool = True,
     ) -> None:
         self.next_token = next_token
@@ -309,14 +310,14 @@ class Evaluator:
             elif o == "?":
                 if op in (",", ":"):
                     return
-                raise ExprError("'?' without following ':'", tok)
+                raise ExprError("'?' without following ':'", None)
             else:
                 stack.pop()
                 stack[-1].value = self.binary(o, stack[-1].value, top.value, top.token)
             if stack[-1].value.overflow and not self.skip_eval:
-                self.complain("warning", "integer overflow in preprocessor expression", tok)
+                self.complain("warning", "integer overflow in preprocessor expression", None)
         if op == ")":
-            raise ExprError("missing '(' in expression", tok)
+            raise ExprError("missing '(' in expression", None)
 
     def binary(self, o: str, a: Num, b: Num, op_tok: Token) -> Num:
         if o in ("<<", ">>"):

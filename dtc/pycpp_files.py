@@ -78,6 +78,7 @@ class FileCache:
         self.chain = chain
         self.contents: dict[str, FileData | None] = {}
         self.entries: dict[tuple[str, tuple[str, object]], FileEntry] = {}
+        self.lines: dict[str, list[str]] = {}  # files reread for diagnostics, by name
         self.seen_once_only = False
 
     def read(self, path: str) -> FileData | None:
@@ -106,6 +107,29 @@ class FileCache:
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         return FileEntry(name, FileData(name, raw.decode("latin-1"), 0.0, len(raw)), -1)
+
+    def display_column(self, name: str, line: int, col: int) -> int:
+        """The column GCC prints for byte column ``col``: it rereads line ``line`` of the file
+        *named* ``name`` (so after ``#line`` another file, or none) and counts tabs up to the
+        next multiple of 8 and a UTF-8 character as one column."""
+        lines = self.lines.get(name)
+        if lines is None:
+            try:
+                data = self.read(name)
+            except OSError:
+                data = None
+            lines = [] if data is None else data.text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            self.lines[name] = lines
+        if not 0 < line <= len(lines) or col < 1:
+            return col
+        text = lines[line - 1]
+        prefix = text[:col]
+        if "\t" not in prefix and prefix.isascii():
+            return col
+        width = 0
+        for ch in prefix.encode("latin-1").decode("utf-8", "replace"):
+            width = (width // 8 + 1) * 8 if ch == "\t" else width + 1
+        return width + max(0, col - len(text))
 
     def main_file(self, path: str) -> FileEntry | None:
         data = self.read(path)

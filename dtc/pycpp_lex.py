@@ -28,7 +28,7 @@ PREV_WHITE, BOL, NO_EXPAND, PASTE_LEFT, STRINGIFY = 1, 2, 4, 8, 16
 class Token:
     """One preprocessing token; PADDING tokens carry the token whose spacing they stand for."""
 
-    __slots__ = ("arg", "col", "flags", "kind", "line", "source", "text")
+    __slots__ = ("arg", "col", "file", "flags", "kind", "line", "source", "text")
 
     def __init__(self, kind: int, text: str, flags: int = 0, line: int = 0, col: int = 0) -> None:
         self.kind = kind
@@ -38,11 +38,13 @@ class Token:
         self.col = col
         self.source: Token | None = None
         self.arg = 0
+        self.file: str | None = None  # where a macro's replacement token was written (None: the current file)
 
     def copy(self, flags: int | None = None) -> Token:
         t = Token(self.kind, self.text, self.flags if flags is None else flags, self.line, self.col)
         t.source = self.source
         t.arg = self.arg
+        t.file = self.file
         return t
 
     def is_op(self, text: str) -> bool:
@@ -100,47 +102,63 @@ class SourceText:
 
     text: str
     splices: list[int] = field(default_factory=list)  # offsets where a spliced physical line begins
-    spaced_splices: list[int] = field(default_factory=list)  # the splices with blanks before the newline
+    raw: str = ""  # the text before splicing (only kept when there are splices)
+    backslashes: list[int] = field(default_factory=list)  # offset in ``raw`` of each splice's backslash
+    spaced: set[int] = field(default_factory=set)  # splices with blanks between backslash and newline
+    eof_splice: int = -1  # the file ends in a splice: the first splice of its last spliced line
     pos: int = 0
     line: int = 1
-    unspliced: str = ""  # the text before splicing, for columns as diagnostics count them
-    _line_starts: list[int] | None = field(default=None, repr=False)
+    last: Line | None = None  # the line read last
 
     @classmethod
     def from_file_text(cls, raw: str) -> SourceText:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-        if raw and not raw.endswith("\n"):
-            raw += "\n"
         if "\\" not in raw:
-            return cls(raw, unspliced=raw)
+            return cls(raw if not raw or raw.endswith("\n") else raw + "\n")
         pieces: list[str] = []
         splices: list[int] = []
-        spaced: list[int] = []
+        backslashes: list[int] = []
+        spaced: set[int] = set()
         last = length = 0
         for m in _SPLICE.finditer(raw):
             pieces.append(raw[last : m.start()])
             length += m.start() - last
-            splices.append(length)
             if m.end() - m.start() > 2:
-                spaced.append(length)
+                spaced.add(len(splices))
+            splices.append(length)
+            backslashes.append(m.start())
             last = m.end()
         pieces.append(raw[last:])
-        return cls("".join(pieces), splices, spaced, unspliced=raw)
+        text = "".join(pieces)
+        if text and not text.endswith("\n"):
+            text += "\n"  # (a backslash at the very end, with no newline after it, is no splice)
+        eof_splice = -1
+        if backslashes and last == len(raw):
+            eof_splice = len(backslashes) - 1
+            while eof_splice and "\n" not in raw[raw.index("\n", backslashes[eof_splice - 1]) + 1 : backslashes[eof_splice]]:
+                eof_splice -= 1
+        return cls(text, splices, raw, backslashes, spaced, eof_splice)
 
-    def display_column(self, line: int, col: int) -> int:
-        """GCC's diagnostic column for byte column ``col`` of physical ``line``: tabs to 8, UTF-8 characters as one."""
-        if self._line_starts is None:
-            self._line_starts = [0, *(m.end() for m in re.finditer("\n", self.unspliced))]
-        if not 0 < line < len(self._line_starts) or col <= 1:
-            return col
-        start = self._line_starts[line - 1]
-        prefix = self.unspliced[start : start + col - 1]
-        if "\t" not in prefix and prefix.isascii():
-            return col
-        width = 0
-        for ch in prefix.encode("latin-1").decode("utf-8", "replace"):
-            width = (width // 8 + 1) * 8 if ch == "\t" else width + 1
-        return width + 1
+    def splice_notes(self, line: Line) -> list[tuple[str, int, int]]:
+        """What cpp warns about the splices of a logical line: (kind, offset, backslash index).
+
+        "space" for blanks between backslash and newline, "eof" when the file ends in a
+        splice (libcpp notices it at the first splice of the last spliced line).
+        """
+        if not self.splices:
+            return []
+        first = bisect.bisect_left(self.splices, line.start)
+        stop = bisect.bisect_right(self.splices, line.end)
+        notes = [("space", self.splices[k], k) for k in range(first, stop) if k in self.spaced]
+        if first <= self.eof_splice < stop or (self.eof_splice >= 0 and self.splices[self.eof_splice] >= len(self.text)):
+            notes.append(("eof", self.splices[self.eof_splice], self.eof_splice))
+            self.eof_splice = -1  # said once
+        return notes
+
+    def backslash_position(self, index: int) -> tuple[int, int]:
+        """Physical (line, column) of a splice's backslash."""
+        at = self.backslashes[index]
+        return self.raw.count("\n", 0, at) + 1, at - self.raw.rfind("\n", 0, at)
 
     def at_end(self) -> bool:
         return self.pos >= len(self.text)
@@ -158,7 +176,7 @@ class SourceText:
         splices = 0
         if self.splices:
             splices = bisect.bisect_right(self.splices, end) - bisect.bisect_left(self.splices, start)
-        line = Line(start, end, self.line, not newlines and not splices, open_comment)
+        line = self.last = Line(start, end, self.line, not newlines and not splices, open_comment)
         self.pos = end + 1
         self.line += 1 + newlines + splices
         return line

@@ -120,7 +120,7 @@ class Expander:
             if self.prevent_expansion:
                 if ctx is not None and ctx.line and not tok.flags & RESOLVED:
                     tok = tok.copy(tok.flags | RESOLVED)
-                    tok.line = ctx.line
+                    tok.line, tok.file = ctx.line, None
                 return tok
             line = ctx.line if (ctx is not None and ctx.line and not tok.flags & RESOLVED) else tok.line
             entered = self.enter_macro(macro, tok, line)
@@ -379,13 +379,17 @@ class Expander:
             lhs = lhs.copy(lhs.flags & ~PASTE_LEFT)
         self.contexts.append(Context(None, [lhs], ctx.line))
 
-    @staticmethod
-    def paste_tokens(lhs: Token, rhs: Token) -> Token | None:
+    def pasted(self, tok: Token) -> None:
+        """A token made by ``##`` has just been lexed (libcpp's lexer may warn about it)."""
+
+    def paste_tokens(self, lhs: Token, rhs: Token) -> Token | None:
         text = lhs.text
         if lhs.kind == OP and lhs.text == "/" and not (rhs.kind == OP and rhs.text == "="):
             text += " "  # never glue a comment opener
         text += rhs.text
         toks = tokenize_text(text)
+        if toks:
+            self.pasted(toks[0])
         if len(toks) != 1 or len(toks[0].text) != len(text):
             return None
         tok = toks[0]
