@@ -127,9 +127,20 @@ def validate(tree: DeviceTree, validator: Any, unknown_compatible: str = "warnin
     return out
 
 
-def _property_of(error: Any) -> str:
-    if error.absolute_path:
-        first = error.absolute_path[0]
+def _descend(tree: DeviceTree, path: str, error: Any) -> tuple[str, list]:
+    """Move from the validated node into the child node an error is really about."""
+    rest = list(error.absolute_path)
+    while rest and isinstance(rest[0], str) and rest[0] != "$nodename":
+        child = (path.rstrip("/") + "/" + rest[0]) if path != "/" else "/" + rest[0]
+        if tree.find(child) is None:
+            break
+        path, rest = child, rest[1:]
+    return path, rest
+
+
+def _property_of(error: Any, rest: list) -> str:
+    if rest:
+        first = rest[0]
         if first == "$nodename":
             return ""
         if isinstance(first, str):
@@ -143,7 +154,15 @@ def _property_of(error: Any) -> str:
 def _diagnostic(
     tree: DeviceTree, path: str, error: Any, schema: str, unknown: str, disabled: bool
 ) -> Diagnostic | None:
-    prop_name = _property_of(error)
+    if error.context:  # oneOf/anyOf: the alternative that came closest says more
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
+        if best is not None:
+            best.schema_file = schema  # type: ignore[attr-defined]
+            error = best
+    path, rest = _descend(tree, path, error)
+    prop_name = _property_of(error, rest)
     if disabled and {"required", "unevaluatedProperties"} & set(map(str, error.schema_path)):
         return None
     node = tree.find(path)
@@ -157,7 +176,7 @@ def _diagnostic(
         message = f"unknown compatible '{value}': no binding schema describes it"
         schema = ""
         prop_name = "compatible"
-    elif error.absolute_path and error.absolute_path[0] == "$nodename":
+    elif rest and rest[0] == "$nodename":
         message = f"node name {message}"
     elif isinstance(error.instance, bytes) and error.validator == "type":
         message = f"'{prop_name}' is not described by any binding schema (its type is unknown)"
