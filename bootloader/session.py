@@ -19,6 +19,7 @@ from armboot.dtc.tree import DeviceTree
 from armboot.hyp.arch import pstate as P
 from armboot.hyp.arch.cpu import Cpu
 from armboot.hyp.arch.el2 import VirtualEL2
+from armboot.hyp.arch.gicv3 import GicV3
 from armboot.hyp.core.scheduler import Limits, RunResult, run
 from armboot.hyp.platform.bare import BarePlatform
 from armboot.hyp.platform.board import Machine
@@ -138,13 +139,14 @@ def _power_up(boot: Boot) -> None:
     machine, opts = boot.machine, boot.opts
     firmware = Firmware(machine, lambda index, entry, ctx: enter(boot, machine.cpus[index], entry, ctx))
     spin = SpinTable(machine, lambda index, entry: enter(boot, machine.cpus[index], entry, 0))
-    gic_v3 = type(machine.gic).__name__ == "GicV3"
+    gic_v3 = isinstance(machine.gic, GicV3)
     for index, spec in enumerate(machine.cpu_specs):
         cpu = machine.make_cpu(index)
         cpu.firmware = firmware
         mpidr = spec.mpidr
         cpu.id_overrides[(3, 0, 0, 0, 5)] = lambda _v, m=mpidr: (1 << 31) | m
-        cpu.id_overrides[(3, 0, 0, 4, 0)] = lambda v, v3=gic_v3: (v & ~GIC_FIELD) | ((1 << 24) if v3 else 0)
+        if not gic_v3:  # the GICv3 model presents its own CPU interface in ID_AA64PFR0_EL1.GIC
+            cpu.id_overrides[(3, 0, 0, 4, 0)] = lambda v: v & ~GIC_FIELD
         cpu.reset_el3_state(opts.hyp)
         if opts.hyp:
             cpu.el2 = VirtualEL2(cpu)

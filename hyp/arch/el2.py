@@ -31,7 +31,8 @@ HCR_E2H = 1 << 34
 SCTLR_M = 1
 
 _EL1_MMU = ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1")
-_RESET = {"SCTLR_EL2": 0x30C50830, "HCR_EL2": 1 << 31, "CNTHCTL_EL2": 3, "VTCR_EL2": 1 << 31}
+_RESET = {"SCTLR_EL2": 0x30C50830, "HCR_EL2": 1 << 31, "CNTHCTL_EL2": 3, "VTCR_EL2": 1 << 31, "ICC_SRE_EL2": 0x7}
+_ONES = {"ICC_SRE_EL2": 0x7}  # SRE, DFB, DIB read as one (the system-register interface only)
 _READ_ONLY = {"ICH_VTR_EL2"}
 
 
@@ -91,7 +92,7 @@ class VirtualEL2:
             return True
         if name in _READ_ONLY:
             return True
-        value = cpu.x(a.rt)
+        value = cpu.x(a.rt) | _ONES.get(name, 0)
         self.regs[a.enc] = value
         self._written(name, value)
         return True

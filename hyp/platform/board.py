@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from armboot.dtc.tree import DeviceTree, Node
 
 from ..arch.cpu import Cpu
+from ..arch.gic import GicConfigError
 from ..arch.gicv2 import GicV2
+from ..arch.gicv3 import GicV3
 from ..arch.timer import Clock, GenericTimer, TimerChannel
 from .devices import Window, find_model
 from .devices.pl011 import Pl011
@@ -143,22 +145,21 @@ class Machine:
         status = node.get("status")
         return status is None or status.string() in ("okay", "ok")
 
-    def _interrupt_controller(self) -> GicV2:
+    def _interrupt_controller(self) -> GicV2 | GicV3:
         v2 = self.compatible_nodes(GICV2)
-        if v2:
-            self.gic_node = v2[0]
-            gic = GicV2(len(self.cpu_specs))
-            gic.on_change = self._gic_changed
-            return gic
         v3 = self.compatible_nodes(GICV3)
-        if v3:
-            from ..arch.gicv3 import GicV3  # type: ignore[import-not-found]
-
-            self.gic_node = v3[0]
-            gic = GicV3(len(self.cpu_specs), [s.mpidr for s in self.cpu_specs])
-            gic.on_change = self._gic_changed
-            return gic
-        raise TreeError("the tree has no interrupt controller armboot models (GICv2 or GICv3)")
+        if not v2 and not v3:
+            raise TreeError("the tree has no interrupt controller armboot models (GICv2 or GICv3)")
+        self.gic_node = (v2 or v3)[0]
+        try:
+            if v2:
+                gic: GicV2 | GicV3 = GicV2(len(self.cpu_specs))
+            else:
+                gic = GicV3(len(self.cpu_specs), [s.mpidr for s in self.cpu_specs])
+        except GicConfigError as e:
+            raise TreeError(f"{self.gic_node.path}: {e}") from None
+        gic.on_change = self._gic_changed
+        return gic
 
     def _timer_intids(self) -> dict[str, int]:
         """The generic timer's PPIs from the tree: secure, non-secure physical, virtual, hypervisor."""
@@ -173,8 +174,10 @@ class Machine:
         return out
 
     def _devices(self) -> None:
-        gic_regions = mmio_regions(self.gic_node)
-        self.windows.extend(self.gic.windows(gic_regions) if hasattr(self.gic, "windows") else self._gicv2_windows(gic_regions))
+        try:
+            self.windows.extend(self.gic.windows(mmio_regions(self.gic_node)))
+        except GicConfigError as e:
+            raise TreeError(f"{self.gic_node.path}: {e}") from None
         for node in self.tree.walk():
             if node is self.gic_node or not self.enabled(node) or node.get("reg") is None:
                 continue
@@ -194,16 +197,6 @@ class Machine:
                 continue
             if regions and not any(r.contains(b) for r in self.ram for b, _ in regions):
                 self._unknown(node, names, regions)
-
-    def _gicv2_windows(self, regions: list[tuple[int, int]]) -> list[Window]:
-        gic = self.gic
-        if len(regions) < 2:
-            raise TreeError(f"{self.gic_node.path}: a GICv2 needs distributor and CPU interface regions")
-        (dbase, dsize), (cbase, csize) = regions[0], regions[1]
-        return [
-            Window(dbase, dsize, gic, lambda c, o, s: gic.dist_read(c, o, s), lambda c, o, s, v: gic.dist_write(c, o, s, v)),
-            Window(cbase, max(csize, 0x2000), gic, lambda c, o, s: gic.cpu_read(c, o, s), lambda c, o, s, v: gic.cpu_write(c, o, s, v)),
-        ]  # fmt: skip
 
     def _unknown(self, node: Node, names: list[str], regions: list[tuple[int, int]]) -> None:
         label = f"{node.path} ({names[0]})"
