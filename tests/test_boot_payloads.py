@@ -143,7 +143,7 @@ def sysreg_iss(op0: int, op1: int, crn: int, crm: int, op2: int, rt: int, read: 
 def test_el1_physical_timer_traps_to_el2_when_cnthctl_disables_it() -> None:
     report = boot(VIRT, PAYLOADS / "exceptions.elf", True)
     sym = symbols(PAYLOADS / "exceptions.elf")
-    seen = {str(r["kind"]): r for r in lines(report, "exc") if r["at"] == 1}
+    seen = {str(r["kind"]): r for r in lines(report, "exc") if int(r["at"]) == 1}
     for kind, crm in (
         ("cntp_ctl", 2),
         ("cntpct", 0),
