@@ -44,7 +44,10 @@ from .pycpp_output import Printer
 from .pycpp_pragma import Pragmas
 from .source import Location
 
-MAX_EXPANSIONS = 20_000_000  # a runaway (exponential) expansion becomes an error, not a hang
+# A runaway (exponential) expansion becomes an error, not a hang.  The kernel boards need at
+# most ~1200 expansions and a few thousand tokens; these allow a thousand times that.
+MAX_EXPANSIONS = 1_000_000
+MAX_EXPANDED_TOKENS = 5_000_000
 _BUILTINS = (
     "__FILE__", "__LINE__", "__INCLUDE_LEVEL__", "__COUNTER__", "__BASE_FILE__", "__FILE_NAME__",
     "__DATE__", "__TIME__", "__TIMESTAMP__", "_Pragma", "__has_include", "__has_include_next",
@@ -53,6 +56,8 @@ _PREDEFINED = ("__STDC__ 1", "__STDC_HOSTED__ 1", "__ASSEMBLER__ 1")
 _INCLUDES = {"include": "include", "include_next": "include_next", "import": "import"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER = re.compile(r"<[^>\n]*>")
+_PLAIN_DEFINE = re.compile(r"#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)((?:[ \t].*)?)$")
+_NOT_MACRO_NAMES = frozenset(["defined", "__has_include", "__has_include_next"])
 _BLANKS = re.compile(r"(?:[ \t\f\v\0]|/\*.*?\*/|//.*)+")
 _BLANKS_OR_LITERAL = re.compile(r"""(L?"(?:[^"\\\n]|\\.)*"|L?'(?:[^'\\\n]|\\.)*')|(?:[ \t\f\v\0]|/\*.*?\*/|//.*)+|(["'])""")
 _COMMENT = re.compile(r"""L?"(?:[^"\\\n]|\\.)*"?|L?'(?:[^'\\\n]|\\.)*'?|(//[^\n]*|/\*.*?(?:\*/|\Z))|[^"'/]+|/""", re.DOTALL)
@@ -110,6 +115,7 @@ class Preprocessor(Includes, Pragmas):
         self.deps: list[str] = []
         self.counter = 0
         self.expansions = 0
+        self.expanded_tokens = 0
         self.no_fast = False
         self.char_signed = not platform.machine().lower().startswith(_UNSIGNED_CHAR_MACHINES)
         self.now = time.gmtime(int(os.environ["SOURCE_DATE_EPOCH"])) if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit() else time.localtime()
@@ -274,7 +280,10 @@ class Preprocessor(Includes, Pragmas):
             p = LEADING_BLANKS.match(text, line.start, line.end).end()  # type: ignore[union-attr]
             if p >= line.end:
                 continue
-            if text[p] != "#":
+            if text[p] == "#":
+                if line.simple and not self.skipping and self.fast_path_open() and self.define_lazily(text, p, line):
+                    continue
+            else:
                 if self.skipping:
                     continue
                 if line.simple and line.open_comment < 0 and self.fast_path_open():
@@ -296,6 +305,24 @@ class Preprocessor(Includes, Pragmas):
                 first.flags |= PREV_WHITE
             self.toks, self.ti = toks, 1
             return first
+
+    def define_lazily(self, text: str, p: int, line: Line) -> bool:
+        """``#define NAME text`` of the plainest kind, kept as text until NAME is used.
+
+        dt-bindings headers define hundreds of constants a board never uses; anything that
+        could draw a diagnostic (a ``#``, ``__VA_ARGS__``, a redefinition) takes the full path.
+        """
+        m = _PLAIN_DEFINE.match(text, p, line.end)
+        if m is None:
+            return False
+        name, body = m.group(1), m.group(2)
+        if name in self.macros or name in self.watched or name in _NOT_MACRO_NAMES or "#" in body or "__VA_" in body:
+            return False
+        buf = self.stack[-1]
+        where = (buf.name, line.line + buf.delta, m.start(1) - line.start + 1)
+        self.macros[name] = Macro(name, where=where, pending=(body, m.start(2) - line.start + 1))
+        self.mi_valid = False
+        return True
 
     def fast_path_open(self) -> bool:
         """Whether a line may be printed straight: nothing is pending in the expander."""
@@ -349,9 +376,14 @@ class Preprocessor(Includes, Pragmas):
 
     def enter_macro(self, macro: Macro, tok: Token, line: int) -> bool:
         self.expansions += 1
-        if self.expansions > MAX_EXPANSIONS:
-            raise self.fatal(f'too many macro expansions (over {MAX_EXPANSIONS}) while expanding "{macro.name}"', tok)
-        return super().enter_macro(macro, tok, line)
+        entered = super().enter_macro(macro, tok, line)
+        if entered and not macro.builtin:
+            self.expanded_tokens += len(self.contexts[-1].tokens)
+        if self.expansions > MAX_EXPANSIONS or self.expanded_tokens > MAX_EXPANDED_TOKENS:
+            limit = f"{MAX_EXPANSIONS} expansions" if self.expansions > MAX_EXPANSIONS else f"{MAX_EXPANDED_TOKENS} tokens"
+            where = Token(EOF, "", 0, line, 0)  # the outermost invocation
+            raise self.fatal(f'macro expansion too large (over {limit}) while expanding "{macro.name}"', where)
+        return entered
 
     def builtin_text(self, name: str, line: int) -> str:
         buf = self.stack[-1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .pycpp_lex import ARG, BOL, EOF, NAME, OP, PASTE_LEFT, PREV_WHITE, STRINGIFY, Token
+from .pycpp_lex import ARG, BOL, EOF, NAME, OP, PASTE_LEFT, PREV_WHITE, STRINGIFY, Token, tokenize_text
 
 
 @dataclass(eq=False)
@@ -23,16 +23,31 @@ class Macro:
     builtin: str = ""  # the name of a built-in macro's handler, "" for user macros
     where: tuple[str, int, int] = ("", 0, 0)
     disabled: bool = False
+    # An object-like macro's replacement text, tokenized on first use (most are never used):
+    # (text, column where it starts on line where[1]).
+    pending: tuple[str, int] | None = None
+
+    def expansion(self) -> list[Token]:
+        if self.pending is not None:
+            text, col0 = self.pending
+            self.pending = None
+            self.body = tokenize_text(text)
+            for tok in self.body:
+                tok.line, tok.col, tok.file = self.where[1], tok.col + col0 - 1, self.where[0]
+            if self.body:
+                self.body[0].flags &= ~PREV_WHITE
+        return self.body
 
     def same_as(self, other: Macro) -> bool:
         """Whether a redefinition is identical (C 6.10.3p2), which GCC accepts silently."""
         if (self.fun_like, self.params, self.variadic) != (other.fun_like, other.params, other.variadic):
             return False
-        if len(self.body) != len(other.body):
+        mine, theirs = self.expansion(), other.expansion()
+        if len(mine) != len(theirs):
             return False
         return all(
             a.kind == b.kind and a.text == b.text and a.arg == b.arg and a.flags == b.flags
-            for a, b in zip(self.body, other.body, strict=True)
+            for a, b in zip(mine, theirs, strict=True)
         )
 
 

@@ -10,12 +10,14 @@ the same file again, and cpp then prints its linemarkers.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
 from .pycpp_lex import SourceText
 
 CHAIN_START = ("chain", 0)  # where an angle-bracket search starts: the first -I folder
+MAX_FILE_SIZE = 64 << 20
 
 
 @dataclass(eq=False)
@@ -79,6 +81,8 @@ class FileCache:
         self.contents: dict[str, FileData | None] = {}
         self.entries: dict[tuple[str, tuple[str, object]], FileEntry] = {}
         self.lines: dict[str, list[str]] = {}  # files reread for diagnostics, by name
+        self.entered: set[str] = set()  # paths read so far
+        self.entries_count = 0  # files entered, repeats included
         self.seen_once_only = False
 
     def read(self, path: str) -> FileData | None:
@@ -95,7 +99,9 @@ class FileCache:
             st = None
         if st is not None and not os.path.isdir(path):
             with open(path, "rb") as f:
-                raw = f.read()
+                raw = f.read(MAX_FILE_SIZE + 1)
+            if len(raw) > MAX_FILE_SIZE:  # (/dev/zero would never end)
+                raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE >> 20} MB")
             if raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             data = FileData(path, raw.decode("latin-1"), st.st_mtime, st.st_size)

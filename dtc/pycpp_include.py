@@ -16,6 +16,7 @@ from .pycpp_files import CHAIN_START, FileCache, FileEntry, dir_of
 from .pycpp_lex import EOF, HEADER, OP, PREV_WHITE, STRING, SourceText, Token
 
 MAX_INCLUDE_DEPTH = 200  # GCC's -fmax-include-depth default
+MAX_INCLUDES = 50_000  # files entered in one run; a kernel board enters a few dozen
 
 
 @dataclass(eq=False)
@@ -56,8 +57,10 @@ class Includes(Directives):
         return entry
 
     def push_buffer(self, entry: FileEntry, announce: bool = True) -> None:
-        if entry.path not in self.deps:
+        if entry.path not in self.cache.entered:
+            self.cache.entered.add(entry.path)
             self.deps.append(entry.path)
+        self.cache.entries_count += 1
         entry.stacked += 1
         self.stack.append(Buffer(entry, entry.source(), entry.path))
         self.toks, self.ti = [], 0
@@ -120,6 +123,8 @@ class Includes(Directives):
         if not name:
             self.complain("error", f"empty filename in #{dname.text}", tok)
             return
+        if self.cache.entries_count >= MAX_INCLUDES:
+            raise self.fatal(f"more than {MAX_INCLUDES} files included (an include bomb?)", None)
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             raise self.fatal(
                 f"#include nested depth {len(self.stack)} exceeds maximum of {MAX_INCLUDE_DEPTH}"

@@ -162,9 +162,9 @@ class Expander:
             self.prevent_expansion -= 1
             if args is None:
                 return False
-            tokens = self.replace_args(macro, args) if macro.params else macro.body
+            tokens = self.replace_args(macro, args) if macro.params else macro.expansion()
         else:
-            tokens = macro.body
+            tokens = macro.expansion()
         macro.disabled = True
         self.contexts.append(Context(macro, tokens, line))
         return True
@@ -262,7 +262,7 @@ class Expander:
     def replace_args(self, macro: Macro, args: list[MacroArg]) -> list[Token]:
         """The replacement list with arguments substituted, plus GCC's padding tokens."""
         out: list[Token] = []
-        body = macro.body
+        body = macro.expansion()
         nparams = len(macro.params)
         in_directive = self.in_directive
         vaopt = _VaOpt(self, macro, args[-1] if macro.variadic else None)

@@ -233,11 +233,26 @@ def test_include_bomb_is_cut_short(tmp_path: Path) -> None:
         pycpp.preprocess_file(str(main), [str(tmp_path)], [])
 
 
+def test_include_explosion_without_a_cycle_is_cut_short(tmp_path: Path) -> None:
+    files = {f"f{i}.h": f'#include "f{i + 1}.h"\n#include "f{i + 1}.h"\n' for i in range(30)}
+    main = write(tmp_path, {"main.dts": '#include "f0.h"\n', **files, "f30.h": "x\n"})
+    with pytest.raises(DtcError, match="files included"):
+        pycpp.preprocess_file(str(main), [str(tmp_path)], [])
+
+
 def test_exponential_macro_expansion_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pycpp, "MAX_EXPANSIONS", 10_000)
     lines = ["#define a0 x"] + [f"#define a{i} a{i - 1} a{i - 1}" for i in range(1, 40)] + ["a39"]
     main = write(tmp_path, {"exp.dts": "\n".join(lines) + "\n"})
-    with pytest.raises(DtcError, match="too many macro expansions"):
+    with pytest.raises(DtcError, match="macro expansion too large"):
+        pycpp.preprocess_file(str(main), [str(tmp_path)], [])
+
+
+def test_wide_macro_expansion_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pycpp, "MAX_EXPANDED_TOKENS", 100_000)
+    lines = ["#define a0 " + "x " * 40] + [f"#define a{i} " + f"a{i - 1} " * 10 for i in range(1, 12)] + ["a11"]
+    main = write(tmp_path, {"wide.dts": "\n".join(lines) + "\n"})
+    with pytest.raises(DtcError, match="macro expansion too large"):
         pycpp.preprocess_file(str(main), [str(tmp_path)], [])
 
 
