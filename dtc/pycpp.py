@@ -5,11 +5,13 @@ It behaves like ``cpp -nostdinc -undef -D__DTS__ -x assembler-with-cpp``
 text, linemarkers included, so a board compiles to the same DTB and every
 diagnostic names the same file and line as with the system cpp.
 
-The work is split by job: pycpp_lex (tokens), pycpp_macro (expansion),
-pycpp_expr (#if arithmetic), pycpp_directives, pycpp_files (include
-search) and pycpp_output (GCC's spacing and linemarkers).  This module reads
-files line by line: most device-tree lines contain no macro and are printed
-straight from their text, the rest go through the token machinery.
+The work is split by job: pycpp_lex (tokens and lines), pycpp_define and
+pycpp_macro (macros), pycpp_expr (#if arithmetic), pycpp_directives,
+pycpp_pragma, pycpp_include and pycpp_files (included files) and
+pycpp_output (GCC's spacing and linemarkers).  This module is the lexer that
+ties them together: it reads files line by line, and most device-tree lines,
+holding no macro, are printed straight from their text; the rest go through
+the token machinery, as do directives.
 """
 
 from __future__ import annotations

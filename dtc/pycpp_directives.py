@@ -1,10 +1,10 @@
-"""Preprocessing directives: conditionals, #define/#undef, #line, #error, #pragma.
+"""Preprocessing directives: conditionals, #define/#undef, #line, #error/#warning, #ident.
 
-The handlers follow GCC's directives.cc, including its messages and its
-assembler-mode leniency (an unknown ``#word`` line is left in the output,
-which is what keeps ``#address-cells`` intact).  #include lives with the
-file handling in pycpp.py; everything here works on the tokens of the
-current directive line.
+The handlers follow GCC's directives.cc, including its messages.  Which
+lines are directives at all is decided in pycpp.py (in assembler mode an
+unknown ``#word`` line is left in the output, which keeps ``#address-cells``
+intact); #include lives in pycpp_include.py, #pragma and #assert in
+pycpp_pragma.py.  Everything here works on the tokens of the current line.
 """
 
 from __future__ import annotations

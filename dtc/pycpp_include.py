@@ -30,7 +30,6 @@ class Buffer:
     conds: list[Cond] = field(default_factory=list)
 
 
-
 class Includes(Directives):
     """File handling for the preprocessor; ``stack[-1]`` is the file being read."""
 
@@ -139,13 +138,13 @@ class Includes(Directives):
         if found is None:
             raise self.fatal(f"{name}: No such file or directory", tok)
         entry = found
-        if entry.once_only or (entry.guard is not None and entry.guard in self.macros):
+        if entry.once_only:
             return
         if kind == "import":
             self.mark_entry_once_only(entry)
             if entry.stacked:
                 return
-        if self.cache.duplicate_of_once_only(entry):
+        if (entry.guard is not None and entry.guard in self.macros) or self.cache.duplicate_of_once_only(entry):
             return
         self.printer.move_to(self.directive_line, self.location_name())
         self.push_buffer(entry)

@@ -62,7 +62,6 @@ def padding(source: Token | None) -> Token:
 
 AVOID_PASTE = padding(None)  # libcpp's pfile->avoid_paste: "maybe a space here"
 
-_BLANK = r"[ \t\f\v\0]"
 _TOKEN = re.compile(
     r"""(?P<ws>(?:[ \t\f\v\0]+|/\*.*?\*/|/\*.*|//[^\n]*)+)
     |(?P<str>L?"(?:[^"\\\n]|\\[^\n])*")
@@ -160,9 +159,6 @@ class SourceText:
         at = self.backslashes[index]
         return self.raw.count("\n", 0, at) + 1, at - self.raw.rfind("\n", 0, at)
 
-    def at_end(self) -> bool:
-        return self.pos >= len(self.text)
-
     def read_line(self) -> Line:
         """The next logical line (an unterminated comment runs to the end of the file)."""
         text, start = self.text, self.pos
@@ -243,27 +239,15 @@ def tokenize_text(text: str) -> list[Token]:
     return tokenize(src, Line(0, len(text), 1, True))
 
 
-def spell(tokens: list[Token]) -> str:
-    """Tokens as text, one space wherever white space preceded a token (after the first)."""
-    parts: list[str] = []
-    for t in tokens:
-        if t.kind == PADDING:
-            continue
-        if parts and t.flags & PREV_WHITE:
-            parts.append(" ")
-        parts.append(t.text)
-    return "".join(parts)
-
-
 def quote(text: str) -> str:
     """libcpp's cpp_quote_string: escape backslashes, double quotes and newlines."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-# -- cpp_avoid_paste: would printing ``b`` right after ``a`` lex differently? --
+# -- spacing --
 
 _EQ_PASTERS = frozenset(["=", "!", ">", "<", "+", "-", "*", "/", "%", "&", "|", "^", ">>", "<<"])
-_PASTES_WITH = {
+_PASTES_WITH = {  # operator -> first characters of what must not follow it directly
     ">": ">",
     "<": "<%:",
     "+": "+",
@@ -278,12 +262,11 @@ _PASTES_WITH = {
     "#": "#%",
     "<=": ">",
 }
-
-
 _IDENT_CHARS = re.compile(r"[A-Za-z0-9_]+")
 
 
 def avoid_paste(a: Token, b: Token) -> bool:
+    """cpp_avoid_paste: whether ``a`` directly followed by ``b`` would lex differently."""
     c = b.text[0] if b.kind == OP else ""
     if a.kind == OP:
         ta = a.text
@@ -299,14 +282,6 @@ def avoid_paste(a: Token, b: Token) -> bool:
     if a.kind == OTHER:
         return a.text[0] == "\\" and b.kind == NAME
     return False
-
-
-def is_blank_line(src: SourceText, line: Line) -> bool:
-    m = LEADING_BLANKS.match(src.text, line.start, line.end)
-    return m is not None and m.end() == line.end
-
-
-BLANK_RUN = re.compile(_BLANK + "+")
 
 
 def unescape(body: str) -> str:

@@ -157,6 +157,7 @@ FEATURES: dict[str, str] = {
     "assertions": "#assert machine(arm64)\n#if #machine(arm64) && !#machine(x86) && #machine\nyes\n#endif\n#unassert machine\n#if #machine\nno\n#endif\n",
     "non-UTF-8 bytes": "/* caf\xe9 \xff\xfe */ a = \"\xe9t\xe9\"; \xe9 b\xff c\n#define \xe9 1\n\xe9\n",
     "CRLF and missing final newline": "a\r\nb \\\r\n c\r\n#define X 1\r\nX\rY\r\nlast X",
+    "backslash at the very end is no splice": "x\nlast \\",
 }
 
 
@@ -202,6 +203,10 @@ ERRORS: dict[str, str] = {
     "stringified lone backslash": "#define S(x) #x\nS(\\)\n",
     "poisoned identifier": "#pragma GCC poison P\nP\n",
     "#pragma GCC error": '#pragma GCC error "boo"\n',
+    "backslash-newline warnings": "ab \\  \ncd\n/* x \\ \n */ y\n\tef\\\t\ngh\n#define A 1 \\ \n",
+    "columns count tabs to 8": "\t\t#error foo\n\t#if 1 +\n\t#endif\n#define F(a) a\n\tF(\n",
+    "#line names another file": '#line 7 "elsewhere.dts"\n\t__VA_ARGS__\n#error here\n',
+    "errors in macro text point at the definition": "#define F x=\n#if F\n#endif\n#define G )\n#if G\n#endif\n",
 }
 
 
