@@ -17,18 +17,19 @@ class SpinTable:
 
     def watch(self, release_addrs: list[int | None]) -> None:
         """Watch each parked CPU's release address on every CPU (any CPU may write it)."""
-        targets = {addr: i for i, addr in enumerate(release_addrs) if addr is not None and i > 0}
-        if not targets:
-            return
+        targets: dict[int, list[int]] = {}
+        for i, addr in enumerate(release_addrs):
+            if addr is not None and i > 0:
+                targets.setdefault(addr, []).append(i)  # CPUs may share one release address
         for cpu in self.machine.cpus:
-            for addr, index in targets.items():
-                cpu.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_write, index, addr, addr + 7)
+            for addr, indexes in targets.items():
+                cpu.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_write, (addr, indexes), addr, addr + 7)
 
-    def _on_write(self, uc: object, access: int, address: int, size: int, value: int, index: int) -> None:
-        if index in self.released or value == 0:
+    def _on_write(self, uc: object, access: int, address: int, size: int, value: int, target: tuple) -> None:
+        addr, indexes = target
+        if value == 0 or not (address <= addr < address + size):
             return
-        spec = self.machine.cpu_specs[index]
-        if spec.release_addr is None or not (address <= spec.release_addr < address + size):
-            return
-        self.released.add(index)
-        self.start(index, value)
+        for index in indexes:
+            if index not in self.released:
+                self.released.add(index)
+                self.start(index, value)

@@ -22,6 +22,7 @@ from ..arch.gicv3 import GicV3
 from ..arch.timer import Clock, GenericTimer, TimerChannel
 from .devices import Window, find_model
 from .devices.pl011 import Pl011
+from .mmio import page_regions
 from .resolve import TreeError, gic_intid, interrupts, mmio_regions, reg_entries
 
 DEFAULT_CNTFRQ = 62_500_000
@@ -81,6 +82,7 @@ class Machine:
         self.timer_intids = self._timer_intids()
         self.windows: list[Window] = []
         self._devices()
+        self.mmio_regions = page_regions(self.windows)
         self.cpus: list[Cpu] = []
         self.timers: list[GenericTimer] = []
 
@@ -249,8 +251,8 @@ class Machine:
         cpu = Cpu(index, spec.mpidr)
         for region in self.ram:
             cpu.map_ram(region.base, region.size, region.buffer)
-        for w in self.windows:
-            cpu.map_mmio(w.base, w.size, _bind_read(w, index), _bind_write(w, index))
+        for region in self.mmio_regions:
+            cpu.map_mmio(region.base, region.size, region.reader(index), region.writer(index))
         install = getattr(self.gic, "install", None)
         if install is not None:  # a GICv3 brings its CPU interface as system registers
             install(cpu)
@@ -320,14 +322,6 @@ class Machine:
         """Stop the CPU that asked, at once (it is inside unicorn when a device or PSCI acts)."""
         if 0 <= cpu < len(self.cpus):
             self.cpus[cpu].request_exit()
-
-
-def _bind_read(w: Window, index: int) -> Callable[[int, int], int]:
-    return lambda offset, size: w.read(index, offset, size)
-
-
-def _bind_write(w: Window, index: int) -> Callable[[int, int, int], None]:
-    return lambda offset, size, value: w.write(index, offset, size, value)
 
 
 def write_console(data: bytes) -> None:

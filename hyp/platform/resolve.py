@@ -84,16 +84,23 @@ def mmio_regions(node: Node) -> list[tuple[int, int]]:
 
 
 def interrupt_parent(tree: DeviceTree, node: Node) -> Node | None:
+    """The interrupt parent as Linux's of_irq_find_parent finds it: follow ``interrupt-parent``
+    or the tree parent until a node with ``#interrupt-cells`` (a controller or a nexus)."""
     walk: Node | None = node
-    while walk is not None:
+    for _ in range(1024):
+        if walk is None:
+            return None
         prop = walk.get("interrupt-parent")
         if prop is not None:
             target = tree.by_phandle(prop.u32())
             if target is None:
                 raise TreeError(f"{walk.path}: interrupt-parent points at no node (phandle {prop.u32():#x})")
-            return target
-        walk = walk.parent
-    return None
+            walk = target
+        else:
+            walk = walk.parent
+        if walk is not None and walk.get("#interrupt-cells") is not None:
+            return walk
+    raise TreeError(f"{node.path}: interrupt-parent chain does not end")
 
 
 @dataclass(frozen=True)
