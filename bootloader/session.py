@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from armboot.dtc.compiler import BuildOptions, compile_file
 from armboot.dtc.errors import DtcError
 from armboot.dtc.fdt import to_dtb
-from armboot.dtc.tree import DeviceTree
+from armboot.dtc.tree import DeviceTree, delete_node
 from armboot.hyp.arch import pstate as P
 from armboot.hyp.arch.cpu import Cpu
 from armboot.hyp.arch.el2 import VirtualEL2
@@ -119,6 +119,7 @@ def prepare(opts: BootOptions) -> Boot:
         machine.write(start, initrd_blob)
         initrd_span = (start, start + len(initrd_blob))
     fixup_chosen(tree, opts.bootargs, initrd_span, opts.seed)
+    trim_cpus(tree, [spec.node for spec in machine.cpu_specs])
     dtb, _ = to_dtb(tree)
     dtb_address = planner.place_dtb(len(dtb))
     machine.write(dtb_address, dtb)
@@ -132,6 +133,25 @@ def prepare(opts: BootOptions) -> Boot:
     boot = Boot(opts, tree, machine, payload, dtb_address, dtb, initrd_span, platform)
     _power_up(boot)
     return boot
+
+
+def trim_cpus(tree: DeviceTree, kept: list) -> None:
+    """With --cpus N, the payload's tree lists only the CPUs the machine has (and cpu-map entries of those)."""
+    cpus = tree.find("/cpus")
+    if cpus is None:
+        return
+    dropped = [c for c in cpus.nodes if c.get("device_type") is not None and c.get("device_type").string() == "cpu" and c not in kept]
+    if not dropped:
+        return
+    gone = {c.phandle for c in dropped if c.phandle}
+    for c in dropped:
+        delete_node(c)
+    cpu_map = cpus.subnode("cpu-map")
+    if cpu_map is not None:
+        for node in list(cpu_map.walk()):
+            ref = node.get("cpu")
+            if ref is not None and len(ref.value) == 4 and ref.u32() in gone:
+                delete_node(node)
 
 
 def _power_up(boot: Boot) -> None:

@@ -75,7 +75,8 @@ def boot(
     code = {"system_off": 0, "system_reset": EXIT_RESET, "timeout": EXIT_TIMEOUT, "fault": EXIT_FAULT}.get(reason, EXIT_IDLE)
     if code:
         if reason == "fault":
-            stderr.print(f"[bold red]fault:[/bold red] {info['exit'].get('detail', '')}")
+            detail = str(info["exit"].get("detail", "")).removeprefix("fault: ")
+            stderr.print(f"[bold red]fault:[/bold red] {detail}")
         raise typer.Exit(code)
 
 

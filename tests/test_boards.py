@@ -29,16 +29,10 @@ FOUNDATION = BOARDS / "foundation-v8" / "foundation-v8.dts"
 BOOT_CPU_MODE_EL1, BOOT_CPU_MODE_EL2 = 0xE11, 0xE12
 HVC_STUB_ERR = 0xBADCA11
 
-FOUNDATION_BUGS = pytest.mark.xfail(
-    reason="the machine maps each device window with its reg size, and unicorn's mmio_map needs 4 KB pages: "
-    "virtio-block@0130000 (reg size 0x200) fails with UC_ERR_ARG; then bootloader/spin_table.py keys the "
-    "release addresses by address, so of four CPUs sharing cpu-release-addr only the last is released",
-    strict=True,
-)
 BOARD_PARAMS = [
     pytest.param("virt", id="virt"),
     pytest.param("virt-gicv3", id="virt-gicv3"),
-    pytest.param("foundation-v8", id="foundation-v8", marks=FOUNDATION_BUGS),
+    pytest.param("foundation-v8", id="foundation-v8"),
 ]
 
 
@@ -180,12 +174,6 @@ def test_host_elf_boots_where_it_is_linked(tmp_path: Path) -> None:
     assert b.starting("hyp stub:") == expected_stub_lines(symbols()["_head"])
 
 
-@pytest.mark.xfail(
-    reason="--cpus N builds N CPUs but the DTB handed to the payload still describes every /cpus node, so the "
-    "payload tries the others and PSCI CPU_ON answers INVALID_PARAMETERS (-2); the bootloader should drop (or "
-    "disable) the cpu nodes it did not build, as QEMU's -smp N tree has N",
-    strict=True,
-)
 def test_cpus_option_limits_the_cpus_the_payload_sees(tmp_path: Path) -> None:
     b = boot("virt", tmp_path, "--cpus", "1")
     assert b.rc == 0 and len(b.report["cpus"]) == 1
@@ -195,12 +183,6 @@ def test_cpus_option_limits_the_cpus_the_payload_sees(tmp_path: Path) -> None:
 # The Foundation model's tree as the machine must read it
 
 
-@pytest.mark.xfail(
-    reason="hyp/platform/resolve.py interrupt_parent() follows the nearest interrupt-parent property (the "
-    "root's: the GIC) instead of stopping at the first ancestor with #interrupt-cells (/smb, whose "
-    "interrupt-map routes the motherboard's interrupts), so the PL011s get no interrupt at all",
-    strict=True,
-)
 def test_foundation_motherboard_interrupts_go_through_the_interrupt_map() -> None:
     tree = load_tree(str(FOUNDATION), [])
     uart = tree.find("/smb@08000000/iofpga@3,00000000/uart@090000")

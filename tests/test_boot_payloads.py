@@ -135,11 +135,6 @@ def sysreg_iss(op0: int, op1: int, crn: int, crm: int, op2: int, rt: int, read: 
     return op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | rt << 5 | crm << 1 | int(read)
 
 
-@pytest.mark.xfail(
-    reason="CNTHCTL_EL2.EL1PCEN/EL1PCTEN are not enforced: with both 0, EL1 reads CNTP_CTL_EL0 and "
-    "CNTPCT_EL0 instead of trapping to EL2 (hyp/arch/timer_regs.py serves them unconditionally)",
-    strict=True,
-)
 def test_el1_physical_timer_traps_to_el2_when_cnthctl_disables_it() -> None:
     report = boot(VIRT, PAYLOADS / "exceptions.elf", True)
     sym = symbols(PAYLOADS / "exceptions.elf")
@@ -158,11 +153,6 @@ def test_el1_physical_timer_traps_to_el2_when_cnthctl_disables_it() -> None:
         assert {field: seen[kind][field] for field in want} == want, kind
 
 
-@pytest.mark.xfail(
-    reason="VirtualEL2 restores the EL1 MMU registers it saved on entry when EL2 ERETs "
-    "(hyp/arch/el2.py eret: _saved_mmu), so TTBR0/MAIR/TCR_EL1 written at EL2 are lost",
-    strict=True,
-)
 def test_el1_registers_written_at_el2_survive_eret() -> None:
     report = boot(VIRT, PAYLOADS / "exceptions.elf", True)
     (regs,) = lines(report, "el1regs")
@@ -199,11 +189,6 @@ def test_timer_interrupts_through_the_gic(hyp: bool) -> None:
     assert masked == {"ctl": CTL_ENABLE | CTL_IMASK | CTL_ISTATUS, "irqs": 0, "pending": 0}
 
 
-@pytest.mark.xfail(
-    reason="a pending IRQ is delivered only at slice boundaries: unmasking it with MSR DAIFClr + ISB does not "
-    "take it (the scheduler checks between slices; nothing watches for the unmask, see notes/unicorn.md)",
-    strict=True,
-)
 def test_unmasked_pending_irq_is_taken_by_the_next_context_synchronization() -> None:
     report = boot(VIRT, PAYLOADS / "timer.elf", True)
     (woken,) = lines(report, "woken")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from unicorn import (
     UC_ARCH_ARM64,
+    UC_HOOK_BLOCK,
     UC_HOOK_INSN,
     UC_HOOK_INTR,
     UC_HOOK_MEM_FETCH_UNMAPPED,
@@ -38,6 +39,7 @@ from .exceptions import (
     EXCP_BKPT,
     EXCP_DATA_ABORT,
     EXCP_HVC,
+    EXCP_HYP_TRAP,
     EXCP_PREFETCH_ABORT,
     EXCP_SMC,
     EXCP_SWI,
@@ -47,16 +49,19 @@ from .exceptions import (
     Vector,
     esr,
 )
-from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2
+from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2, sysreg_iss
 
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
 
 WFI = 0xD503207F
+# EL1 translation registers: while the payload is in its virtual EL2 these hold EL2's regime,
+# so EL2's accesses to the EL1 registers go to a shadow copy restored on the ERET.
+EL1_MMU = {BY_NAME[n] for n in ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1")}
 ERET = 0xD69F03E0
 X_REGS = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
 
-SCR_EL3_BASE = 0x501  # NS | RES1 bits 4,5 | RW
+SCR_EL3_BASE = 0x431  # NS | RES1 bits 4,5 | RW (HCE added when EL2 is enabled)
 SCR_HCE = 1 << 8
 HCR_RW = 1 << 31
 
@@ -75,12 +80,16 @@ class Hypervisor(Protocol):
     def stage2_fault(self, cpu: Cpu, address: int, size: int, write: bool, value: int) -> bool: ...
 
 
-SysregRead = Callable[["Cpu"], int]
-SysregWrite = Callable[["Cpu", int], None]
+SysregRead = Callable[["Cpu"], "int | None"]  # None: declined (trap or native)
+SysregWrite = Callable[["Cpu", int], "bool | None"]  # False: declined
 
 
 class CpuStopped(Exception):
     pass
+
+
+class _TakenToEl2(Exception):
+    """An access became a trap to the virtual EL2 (already taken)."""
 
 
 @dataclass
@@ -115,6 +124,9 @@ class Cpu:
         self.translate: Callable[[Cpu, int], int | None] | None = None  # VA -> PA for instruction reads
         self._stopped = False
         self._fault: tuple[int, bool, bool] | None = None
+        self.irq_source: Callable[[Cpu], bool] | None = None  # the platform's "is an IRQ pending for me"
+        self._irq_hook: int | None = None
+        self._irq_watch_on = False
         self._hooks: list[int] = []
         self._install_hooks()
 
@@ -204,9 +216,15 @@ class Cpu:
 
     def _on_mrs(self, uc: Uc, reg: int, cp: object, _ud: object) -> int:
         enc = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)  # type: ignore[attr-defined]
+        if self.el2 is not None and self.el2.active and enc in EL1_MMU:
+            uc.reg_write(reg, self.el2.shadow_read(enc))
+            return 1
         handler = self.sysreg_read.get(enc)
         if handler is not None:
-            uc.reg_write(reg, handler(self) & 0xFFFFFFFFFFFFFFFF)
+            value = handler(self)
+            if value is None:  # declined: the access traps (EXCP_HYP_TRAP) or runs natively
+                return 0
+            uc.reg_write(reg, value & 0xFFFFFFFFFFFFFFFF)
             return 1
         override = self.id_overrides.get(enc)
         if override is not None:
@@ -219,9 +237,13 @@ class Cpu:
 
     def _on_msr(self, uc: Uc, reg: int, cp: object, _ud: object) -> int:
         enc = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)  # type: ignore[attr-defined]
+        if self.el2 is not None and self.el2.active and enc in EL1_MMU:
+            self.el2.shadow_write(enc, cp.val)  # type: ignore[attr-defined]
+            return 1
         handler = self.sysreg_write.get(enc)
         if handler is not None:
-            handler(self, cp.val)  # type: ignore[attr-defined]
+            if handler(self, cp.val) is False:  # type: ignore[attr-defined,func-returns-value]
+                return 0
             return 1
         return 0
 
@@ -253,6 +275,8 @@ class Cpu:
                 self.take_sync(EC.BRK64, imm, self.pc)
             elif intno in (EXCP_DATA_ABORT, EXCP_PREFETCH_ABORT, EXCP_UNALIGNED):
                 self._abort(intno)
+            elif intno == EXCP_HYP_TRAP:
+                self._hyp_trap()
             else:
                 self.traps.add(f"intr{intno}")
                 self.take_sync(EC.UNKNOWN, 0, self.pc)
@@ -280,13 +304,28 @@ class Cpu:
         else:
             self.set_x(0, 0xFFFFFFFF)  # SMCCC NOT_SUPPORTED
 
+    def _hyp_trap(self) -> None:
+        """A trap unicorn itself routed to EL2 (e.g. a timer access CNTHCTL_EL2 forbids)."""
+        self.traps.add("sysreg_trap")
+        pc = self.pc
+        insn = self.fetch(pc)
+        access = decode_sysreg(insn) if insn is not None else None
+        if access is None or self.el2 is None:
+            self.take_sync(EC.UNKNOWN, 0, pc)
+            return
+        self.el2.take(EC.SYSREG, sysreg_iss(access), pc)
+
     def _undef(self) -> None:
         pc = self.pc
         insn = self.fetch(pc)
         access = decode_sysreg(insn) if insn is not None else None
-        if access is not None and self.emulate_sysreg(access):
-            self.traps.add("sysreg")
-            self.pc = pc + 4
+        try:
+            if access is not None and self.emulate_sysreg(access):
+                self.traps.add("sysreg")
+                self.pc = pc + 4
+                return
+        except _TakenToEl2:
+            self.traps.add("sysreg_trap")
             return
         self.traps.add("undef")
         self.take_sync(EC.UNKNOWN, 0, pc)
@@ -294,12 +333,22 @@ class Cpu:
     def emulate_sysreg(self, access: SysregAccess) -> bool:
         """An MRS/MSR the CPU model does not implement (UNDEF path); True when handled."""
         enc = access.enc
+        declined = False
         if access.read and enc in self.sysreg_read:
-            self.set_x(access.rt, self.sysreg_read[enc](self))
-            return True
+            value = self.sysreg_read[enc](self)
+            if value is not None:
+                self.set_x(access.rt, value)
+                return True
+            declined = True
         if not access.read and enc in self.sysreg_write:
-            self.sysreg_write[enc](self, self.x(access.rt))
-            return True
+            if self.sysreg_write[enc](self, self.x(access.rt)) is not False:
+                return True
+            declined = True
+        if declined and self.el2 is not None and not self.el2.active:
+            # A handler declined because EL2 traps this access (e.g. CNTHCTL_EL2): QEMU raised it as an
+            # UNDEF aimed at EL2; the payload's EL2 takes it as a trapped MSR/MRS.
+            self.el2.take(EC.SYSREG, sysreg_iss(access), self.pc)
+            raise _TakenToEl2
         if self.el2 is not None and is_el2(enc) and self.el2.active:
             return self.el2.access(access)
         return False
@@ -330,9 +379,22 @@ class Cpu:
         self.take_sync(ec, iss, self.pc, far=address)
 
     def take_instruction_abort(self, address: int, external: bool = False) -> None:
+        if address == self._sync_vector():
+            # The vector itself cannot be fetched: taking the abort would fault again, forever.
+            self.stop(f"fault: instruction abort fetching the exception vector at 0x{address:x} (vector base not set?)")
         same = self.el == 1 or (self.el2 is not None and self.el2.active)
         ec = EC.IABT_SAME if same else EC.IABT_LOWER
         self.take_sync(ec, 0x10 if external else 0x04, address, far=address)
+
+    def _sync_vector(self) -> int:
+        """Where a synchronous exception taken now would go."""
+        mode = self.pstate & P.M_MASK
+        if self.el2 is not None and self.el2.active:
+            return self.el2.get("VBAR_EL2") + (CURRENT_SP0 if P.uses_sp_el0(mode) else CURRENT_SPX)
+        base = self.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
+        if P.el_of(mode) == 0:
+            return base + LOWER_A64
+        return base + (CURRENT_SP0 if P.uses_sp_el0(mode) else CURRENT_SPX)
 
     def enter_el1(self, vector: int, return_address: int, syndrome: int | None = None, far: int | None = None) -> None:
         """Exception entry to EL1 (Arm ARM D1.10.2): ELR, SPSR, ESR, FAR, PSTATE, SP bank, PC."""
@@ -370,6 +432,32 @@ class Cpu:
     def irq_masked(self) -> bool:
         return bool(self.pstate & P.I)
 
+    def watch_irq_unmask(self) -> None:
+        """An interrupt is pending but masked: take it as soon as the payload unmasks.
+
+        unicorn does not report ``msr daifclr``; a block hook (present only while
+        watching) sees the unmask at the next block, which QEMU starts right after
+        a DAIF write, so the interrupt is taken where the architecture allows.
+        """
+        self._irq_watch_on = True
+        if self._irq_hook is None:
+            self._irq_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+            self.uc.ctl_flush_tb()
+
+    def _on_block(self, uc: Uc, address: int, size: int, _ud: object) -> None:
+        if not self._irq_watch_on or self.pstate & P.I or (self.el2 is not None and self.el2.active):
+            return
+        self._irq_watch_on = False
+        if self.irq_source is not None and self.irq_source(self):
+            self.take_irq()
+
+    def _end_irq_watch(self) -> None:
+        """Remove the block hook between slices (hooks cannot be flushed from inside one)."""
+        if self._irq_hook is not None and not self._irq_watch_on:
+            self.uc.hook_del(self._irq_hook)
+            self._irq_hook = None
+            self.uc.ctl_flush_tb()
+
     def take_irq(self) -> None:
         """An IRQ at the current PC (routed to EL1, or held while the payload is in virtual EL2)."""
         self.traps.add("irq")
@@ -393,6 +481,7 @@ class Cpu:
     def run(self, budget: int) -> None:
         """Run at most ``budget`` instructions; afterwards ``waiting`` tells whether a WFI ended the slice."""
         self._stopped = False
+        self._end_irq_watch()
         try:
             self.uc.emu_start(self.pc, 0xFFFFFFFFFFFFFFFF, count=budget)
         except UcError as e:

@@ -50,6 +50,7 @@ class MemOp:
     option: int = 0b011  # extend of the register offset (UXTW 010, LSL 011, SXTW 110, SXTX 111)
     shift: int = 0
     align: int = 1  # alignment the instruction itself requires (exclusive, ordered, atomic)
+    needs_write: bool = False  # cache maintenance that needs write permission (DC IVAC)
 
     @property
     def write(self) -> bool:
@@ -323,8 +324,9 @@ def _system(insn: int, zva_bytes: int) -> MemOp | None:
     rt = insn & 31
     if insn & 0xFFFFFFE0 == 0xD50B7420:  # DC ZVA
         return MemOp(Op.ZERO, zva_bytes, zva_bytes, rt, rt)
-    if cache_op(insn) is not None:
-        return MemOp(Op.CACHE, 1, 1, rt, rt)
+    op = cache_op(insn)
+    if op is not None:
+        return MemOp(Op.CACHE, 1, 1, rt, rt, needs_write=op.needs is Op.STORE)
     return None
 
 

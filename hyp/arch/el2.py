@@ -97,7 +97,22 @@ class VirtualEL2:
         self._written(name, value)
         return True
 
+    def shadow_read(self, enc: Encoding) -> int:
+        return self._saved_mmu.get(name_of(enc), 0)
+
+    def shadow_write(self, enc: Encoding, value: int) -> None:
+        self._saved_mmu[name_of(enc)] = value
+
+    def el1_timer_trapped(self, physical_counter: bool) -> bool:
+        """CNTHCTL_EL2.EL1PCTEN (counter) / EL1PCEN (timer) clear: EL1 accesses trap to EL2."""
+        if self.active:
+            return False
+        bit = 1 if physical_counter else 2
+        return not (self.get("CNTHCTL_EL2") & bit)
+
     def _written(self, name: str, value: int) -> None:
+        if name == "CNTHCTL_EL2":  # mirrored so that unicorn's own access checks trap EL1 timer use
+            self.cpu.uc.reg_write(A.UC_ARM64_REG_CP_REG, (14, 1, 3, 4, 0, value & 0x3))
         if name == "HCR_EL2":
             if value & HCR_VM:
                 self.unmodelled.add("HCR_EL2.VM (stage 2 of a payload-owned hypervisor)")

@@ -104,6 +104,12 @@ def decode_sysreg(insn: int) -> SysregAccess | None:
     return SysregAccess((op0, op1, crn, crm, op2), insn & 0x1F, bool(insn & (1 << 21)))
 
 
+def sysreg_iss(access: SysregAccess) -> int:
+    """ISS of a trapped MSR/MRS (EC 0x18): Op0, Op2, Op1, CRn, Rt, CRm, direction (1 = read)."""
+    op0, op1, crn, crm, op2 = access.enc
+    return (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (access.rt << 5) | (crm << 1) | int(access.read)
+
+
 def encode_sysreg(access: SysregAccess) -> int:
     """The MRS/MSR instruction word for an access (tests, and the ISS of trapped accesses)."""
     op0, op1, crn, crm, op2 = access.enc
