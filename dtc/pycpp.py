@@ -297,6 +297,8 @@ class Preprocessor(Includes, Pragmas):
                             self.mi_valid = False
                             continue
             toks = tokenize(src, line, buf.delta)
+            if not toks:
+                continue
             self.eol = (line.line + buf.delta, line.end - line.start + 1) if line.simple else self._end_of(src, line, buf.delta)
             if text[p] == "#" and len(toks) > 2 and line.simple:
                 toks = self.header_token(toks, text, line)

@@ -81,7 +81,7 @@ _LINE_SCAN = re.compile(
     re.DOTALL,
 )
 _SPLICE = re.compile(r"\\[ \t\f\v\0]*\n")
-LEADING_BLANKS = re.compile(r"(?:[ \t\f\v\0]+|/\*.*?\*/|//[^\n]*)*", re.DOTALL)
+LEADING_BLANKS = re.compile(r"(?:[ \t\f\v\0]+|/\*.*?\*/|/\*.*|//[^\n]*)*", re.DOTALL)
 
 
 @dataclass
