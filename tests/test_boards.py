@@ -185,7 +185,7 @@ def test_cpus_option_limits_the_cpus_the_payload_sees(tmp_path: Path) -> None:
 
 def test_foundation_motherboard_interrupts_go_through_the_interrupt_map() -> None:
     tree = load_tree(str(FOUNDATION), [])
-    uart = tree.find("/smb@08000000/iofpga@3,00000000/uart@090000")
+    uart = tree.find("/bus@8000000/iofpga-bus@300000000/serial@90000")
     assert uart is not None
     (irq,) = interrupts(tree, uart)  # interrupts = <5>, mapped by <0 0 5 &gic 0 0 0 5 4>: SPI 5
     assert irq.controller.path == "/interrupt-controller@2c001000"

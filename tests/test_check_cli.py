@@ -154,3 +154,10 @@ def test_corpus_sample_matches_dtc_through_the_cli(version: str, tmp_path: Path)
         run = armboot("check", "--no-schemas", "--format", "json", "--no-cpp", "-i", board.parent, *includes, pp)
         ours = {(f["check"], f["path"]) for f in json.loads(run.out)}
         assert ours == expected, board.name
+
+
+def test_every_bundled_board_passes_schema_validation() -> None:
+    boards = sorted(p for p in (Path(__file__).resolve().parents[1] / "boards").rglob("*.dts"))
+    assert boards
+    run = armboot("check", "--strict", *boards)
+    assert run.rc == 0, run.err
