@@ -64,11 +64,15 @@ class _Rejected(Exception):
 def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token], None]) -> Macro | None:
     """Build a macro from the tokens after its name on a ``#define`` line (create_iso_definition).
 
+    ``rest`` may end with the line's EOF token, where "end of line" errors point.
     ``complain(level, message, token)`` reports; None means the definition was rejected (the
     rest of the line is then lexed as libcpp lexes it, warning about ``__VA_ARGS__``).
     """
+    end = rest[-1] if rest and rest[-1].kind == EOF else None
+    if end is not None:
+        rest = rest[:-1]
     try:
-        return _define(name, rest, complain)
+        return _define(name, rest, complain, end or (rest[-1] if rest else name))
     except _Rejected as e:
         complain("error", str(e), e.where)
         for tok in rest[e.resume :]:
@@ -77,13 +81,13 @@ def define(name: Token, rest: list[Token], complain: Callable[[str, str, Token],
         return None
 
 
-def _define(name: Token, rest: list[Token], complain: Callable[[str, str, Token], None]) -> Macro:
+def _define(name: Token, rest: list[Token], complain: Callable[[str, str, Token], None], end: Token) -> Macro:
     macro = Macro(name.text, where=("", name.line, name.col))
     i = 0
     header_end = name  # where libcpp reports problems with the replacement list
     if rest and rest[0].kind == OP and rest[0].text == "(" and not rest[0].flags & PREV_WHITE:
         macro.fun_like = True
-        i = _parse_params(macro, rest, complain)
+        i = _parse_params(macro, rest, complain, end)
         header_end = rest[i - 1]
     elif rest and not rest[0].flags & PREV_WHITE:
         complain("warning", "missing whitespace after the macro name", name)
@@ -171,7 +175,7 @@ class _VaOptSyntax:
         return None
 
 
-def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str, Token], None]) -> int:
+def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str, Token], None], end: Token) -> int:
     """Read ``(a, b, ...)``; returns the index after ``)``."""
     prev_ident = False
     i = 1
@@ -205,4 +209,4 @@ def _parse_params(macro: Macro, rest: list[Token], complain: Callable[[str, str,
             message = f"expected ',' or ')', found \"{tok.text}\""
         else:
             message = f'expected parameter name, found "{tok.text}"'
-        raise _Rejected(message, tok or rest[-1], i)
+        raise _Rejected(message, tok or end, i)

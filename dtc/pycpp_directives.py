@@ -248,7 +248,7 @@ class Directives(Expander):
         name = self.macro_name("define", True)
         if name is None:
             return
-        macro = define(name, self.rest_of_line(), self.complain)
+        macro = define(name, [*self.rest_of_line(), self.lex_token()], self.complain)
         if macro is None:
             return
         macro.where = (self.location_name(), name.line, name.col)

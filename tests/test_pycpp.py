@@ -321,6 +321,23 @@ def test_random_macro_programs(tmp_path: Path, seed: int) -> None:
     check(tmp_path, {"rand.dts": _random_program(random.Random(seed))})
 
 
+_MUTATIONS = ["#if ", "#endif\n", "#define X(a) a\n", "/*", "*/", "##", "#", "(", ")", '"', "'", "\\\n", "X(", "\xff"]
+
+
+@needs_corpus
+@pytest.mark.parametrize("seed", range(16))
+def test_mutated_corpus_files(tmp_path: Path, seed: int) -> None:
+    """Damaged real sources: cpp's output and errors, never a traceback."""
+    rng = random.Random(seed)
+    sources = sorted((CORPUS / "v4.14" / "include" / "dt-bindings").rglob("*.h")) + _boards("v4.14")
+    text = rng.choice(sources).read_bytes().decode("latin-1")
+    for _ in range(rng.randint(1, 8)):
+        at = rng.randrange(len(text) + 1)
+        text = text[:at] + rng.choice(_MUTATIONS) + text[at + rng.randint(0, 10) :]
+    main = write(tmp_path, {"mutant.dts": text})
+    assert_same(*both(main, corpus_include_dirs("v4.14")))
+
+
 # -- the kernel corpus --
 
 
