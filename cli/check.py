@@ -47,8 +47,8 @@ def check(
         raise typer.Exit(EXIT_USAGE) from None
     checker = Checker(CheckOptions(build, schemas, list(schema_dir), unknown_compatible))
     findings = []
-    for path in inputs:
-        findings.extend(checker.check(path))
+    for _path, found in checker.check_many(list(inputs)):
+        findings.extend(found)
     _emit(findings, fmt, output, quiet, inputs)
     failing = [d for d in findings if d.level == "error" or strict]
     if failing:

@@ -10,16 +10,17 @@ through the on-disk build cache.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields
 
 from .buildcache import BuildCache
-from .compiler import BuildOptions, emit, guess_input_format, load_dtb, process
+from .compiler import BuildOptions, emit, process
 from .errors import Diagnostic, DtcError
-from .frontend import Frontend, ParseCache
+from .frontend import ParseCache
 from .outputs import depfile_text, write_atomic
-from .preprocess import Preprocessed, needs_cpp, preprocess, system_cpp
+from .pipeline import load_with, preprocess_ahead
+from .preprocess import system_cpp
 from .source import Location
 
 
@@ -89,7 +90,8 @@ class Builder:
                     on_done(outcome)
             else:
                 pending.append((job, key))
-        for (job, key), pre in zip(pending, self._preprocessed(pending), strict=True):
+        ahead = preprocess_ahead([job.input for job, _ in pending], self.opts, self.jobs)
+        for (job, key), pre in zip(pending, ahead, strict=True):
             outcome = self._build(job, key, pre)
             outcomes.append(outcome)
             if on_done:
@@ -103,36 +105,11 @@ class Builder:
             return None
         return self.cache.key(job.input, _settings(self.opts, job))
 
-    def _preprocessed(self, pending: list[tuple[Job, str | None]]) -> Iterator[Future | None]:
-        """Start cpp for the inputs that need it, a few ahead of the parser."""
-        opts = self.opts
-        if len(pending) <= 1 or opts.cpp is False or opts.system_cpp is False or system_cpp() is None:
-            yield from (None for _ in pending)
-            return
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futures: list[Future | None] = []
-            for job, _ in pending:
-                futures.append(pool.submit(self._maybe_cpp, job.input))
-            yield from futures
-
-    def _maybe_cpp(self, path: str) -> Preprocessed | None:
-        opts = self.opts
-        if guess_input_format(path) != "dts" and opts.input_format != "dts":
-            return None
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            return None
-        if opts.cpp is True or (opts.cpp is None and needs_cpp(raw)):
-            return preprocess(path, opts.include_dirs, opts.defines, opts.system_cpp)
-        return None
-
     def _build(self, job: Job, key: str | None, pre: Future | None) -> Outcome:
         opts = self.opts
         diags: list[Diagnostic] = []
         try:
-            tree, deps, load_diags = self._load(job, pre)
+            tree, deps, load_diags = load_with(job.input, opts, self.parse_cache, pre)
             diags += load_diags
             more, _errors = process(tree, opts)
             diags += more
@@ -147,19 +124,6 @@ class Builder:
         if key is not None:
             self.cache.put(key, data, deps, [diagnostic_to_dict(d) for d in diags])
         return Outcome(job, True, diags)
-
-    def _load(self, job: Job, pre: Future | None):
-        opts = self.opts
-        fmt = opts.input_format or guess_input_format(job.input)
-        if fmt == "dtb":
-            return load_dtb(job.input)
-        fe = Frontend(opts, self.parse_cache)
-        preprocessed = pre.result() if pre is not None else None
-        if preprocessed is None:
-            return fe.load(job.input), fe.deps, fe.diagnostics
-        fe.deps.extend(preprocessed.deps)
-        fe.diagnostics.extend(preprocessed.warnings)
-        return fe.load(job.input, preprocessed.text), fe.deps, fe.diagnostics
 
     def _write(self, job: Job, data: bytes, deps: list[str]) -> None:
         write_atomic(job.output, data)

@@ -7,11 +7,14 @@ otherwise, the processed tree is validated against the binding schemas.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from .compiler import BuildOptions, load, process
+from .compiler import BuildOptions, process
 from .errors import Diagnostic, DtcError
 from .frontend import ParseCache
+from .pipeline import load_with, preprocess_ahead
 
 
 @dataclass
@@ -36,10 +39,16 @@ class Checker:
             self._validator = load_validator(self.opts.schema_dirs)
         return self._validator
 
-    def check(self, path: str) -> list[Diagnostic]:
+    def check_many(self, paths: list[str], jobs: int = 2) -> Iterator[tuple[str, list[Diagnostic]]]:
+        """Findings per input, with the preprocessor running ahead as in batch builds."""
+        build = replace(self.opts.build, force=True)
+        for path, pre in zip(paths, preprocess_ahead(paths, build, jobs), strict=True):
+            yield path, self.check(path, pre)
+
+    def check(self, path: str, pre: Future | None = None) -> list[Diagnostic]:
         build = replace(self.opts.build, force=True)
         try:
-            tree, _deps, diags = load(path, build, self.cache)
+            tree, _deps, diags = load_with(path, build, self.cache, pre)
             more, _errors = process(tree, build)
         except DtcError as e:
             for d in e.diagnostics:
