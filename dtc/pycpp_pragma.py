@@ -10,7 +10,18 @@ of their first word on an otherwise empty output line, as cpp does.
 from __future__ import annotations
 
 from .pycpp_directives import Directives
-from .pycpp_lex import EOF, NAME, PREV_WHITE, STRING, WSTRING, Token, padding, tokenize_text, unescape
+from .pycpp_lex import (
+    AVOID_PASTE,
+    EOF,
+    NAME,
+    PREV_WHITE,
+    STRING,
+    WSTRING,
+    Token,
+    padding,
+    tokenize_text,
+    unescape,
+)
 from .pycpp_macro import Context
 
 _LIBCPP_PRAGMAS = {"once", "push_macro", "pop_macro"}
@@ -33,6 +44,8 @@ class Pragmas(Directives):
         elif first.text == "GCC" and len(toks) > 1 and toks[1].kind == NAME and toks[1].text in _GCC_PRAGMAS:
             name, args = "GCC " + toks[1].text, toks[2:]
         else:
+            if first.text == "redefine_extname":
+                self.print_pragma(first, toks[1:])
             return
         self.printer.line_change(first.line, first.col, self.location_name())
         if name == "once":
@@ -54,6 +67,23 @@ class Pragmas(Directives):
                 self.complain("warning" if name == "GCC warning" else "error", unescape(args[0].text[1:-1]), args[0])
         elif name == "GCC system_header" and self.in_main_file():
             self.complain("warning", "#pragma system_header ignored outside include file", toks[1])
+
+    def print_pragma(self, first: Token, args: list[Token]) -> None:
+        """The one pragma cc1 -E prints even for assembler: ``#pragma redefine_extname``, macros expanded."""
+        printer = self.printer
+        printer.line_change(first.line, first.col + 1, self.location_name())
+        printer.move_to(first.line, self.location_name())
+        printer.chunks.append("#pragma " + first.text)
+        printer.printed, printer.prev, printer.source, printer.avoid_paste = True, None, None, False
+        was_in_directive, self.in_directive = self.in_directive, False
+        self.contexts.append(Context(None, args))  # args ends with the line's EOF
+        try:
+            while (tok := self.get_token()).kind != EOF:
+                if tok is not AVOID_PASTE:
+                    printer.token(tok)
+        finally:
+            self.in_directive = was_in_directive
+        printer.move_to(first.line + 1, self.location_name())
 
     def push_pop_macro(self, name: str, args: list[Token], where: Token) -> None:
         if len(args) < 3 or not args[0].is_op("(") or args[1].kind != STRING or not args[2].is_op(")"):

@@ -151,7 +151,7 @@ FEATURES: dict[str, str] = {
     "include_next": '#include "inc/next/plain.h"\n',
     "pragmas": (
         "#pragma foo bar\nx\n  #  pragma   omp parallel\n#pragma push_macro(\"X\")\n#define X 2\nX\n#pragma pop_macro(\"X\")\nX\n"
-        "#pragma GCC warning \"careful\"\n_Pragma(\"foo\") y\nz _Pragma(\"once\")w\n"
+        "#pragma GCC warning \"careful\"\n_Pragma(\"foo\") y\nz _Pragma(\"once\")w\n#pragma redefine_extname X  b\n"
     ),
     "directives inside macro arguments": "#define F(a, b) a + b\nF(1,\n#ifdef F\n2\n#else\n3\n#endif\n)\nF\n#define Z 7\n(Z, Z)\n",
     "assertions": "#assert machine(arm64)\n#if #machine(arm64) && !#machine(x86) && #machine\nyes\n#endif\n#unassert machine\n#if #machine\nno\n#endif\n",
