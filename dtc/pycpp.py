@@ -25,7 +25,7 @@ from .errors import Diagnostic, DtcError
 from .preprocess import Preprocessed
 from .pycpp_define import VA_MISUSE, Macro, define
 from .pycpp_directives import COND, DIRECTIVES, IF_COND
-from .pycpp_files import FileCache, include_chain
+from .pycpp_files import FileCache, as_bytes_text, include_chain
 from .pycpp_include import Buffer, Includes
 from .pycpp_lex import (
     BOL,
@@ -94,7 +94,8 @@ def plain_text(text: str, start: int, end: int) -> str | None:
 class Preprocessor(Includes, Pragmas):
     def __init__(self, main: str, search_dirs: list[str], defines: list[str], data: bytes | None = None) -> None:
         super().__init__()
-        self.main = "<stdin>" if main == "-" else main
+        self.main = "<stdin>" if main == "-" else as_bytes_text(main)
+        self.main_arg = main
         self.data = data
         self.cache = FileCache(include_chain(search_dirs))
         self.printer = Printer()

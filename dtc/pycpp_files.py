@@ -1,7 +1,8 @@
 """Finding and reading ``#include`` files the way GCC's cpp does.
 
 Paths are spelled as GCC spells them (``dir/name``, no normalisation), since
-they appear in linemarkers and so in every diagnostic.  Like libcpp, a file
+they appear in linemarkers and so in every diagnostic; they are kept as one
+character per byte, like all of cpp's text.  Like libcpp, a file
 is known by how it was asked for (the name as written and where the search
 started), not by its path: an include guard or ``#pragma once`` learnt
 through ``"x.h"`` from one folder does not stop ``<dir/x.h>`` from entering
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass
 
 from .pycpp_lex import SourceText
@@ -55,16 +57,25 @@ def join(directory: str, name: str) -> str:
     return directory + name
 
 
+def as_bytes_text(path: str) -> str:
+    """A path as cpp sees it: its bytes, one character each (how cpp's output is decoded)."""
+    return os.fsencode(path).decode("latin-1")
+
+
+def _fs(path: str) -> bytes:
+    return path.encode("latin-1")
+
+
 def include_chain(dirs: list[str]) -> list[str]:
     """The ``-I`` folders cpp keeps: existing directories, later duplicates (same inode) dropped."""
     chain: list[str] = []
     seen: set[tuple[int, int]] = set()
-    for d in dirs:
+    for d in map(as_bytes_text, dirs):
         try:
-            st = os.stat(d)
+            st = os.stat(_fs(d))
         except OSError:
             continue
-        if not os.path.isdir(d):
+        if not stat.S_ISDIR(st.st_mode):
             continue
         key = (st.st_dev, st.st_ino)
         if key not in seen:
@@ -94,11 +105,11 @@ class FileCache:
             return self.contents[path]
         data: FileData | None = None
         try:
-            st = os.stat(path)
+            st = os.stat(_fs(path))
         except OSError:
             st = None
-        if st is not None and not os.path.isdir(path):
-            with open(path, "rb") as f:
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            with open(_fs(path), "rb") as f:
                 raw = f.read(MAX_FILE_SIZE + 1)
             if len(raw) > MAX_FILE_SIZE:  # (/dev/zero would never end)
                 raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE >> 20} MB")

@@ -33,7 +33,8 @@ class Buffer:
 class Includes(Directives):
     """File handling for the preprocessor; ``stack[-1]`` is the file being read."""
 
-    main: str
+    main: str  # as cpp names it
+    main_arg: str  # as the caller named it (the first of the deps)
     data: bytes | None
     cache: FileCache
     stack: list[Buffer]
@@ -58,7 +59,7 @@ class Includes(Directives):
     def push_buffer(self, entry: FileEntry, announce: bool = True) -> None:
         if entry.path not in self.cache.entered:
             self.cache.entered.add(entry.path)
-            self.deps.append(entry.path)
+            self.deps.append(entry.path if announce else self.main_arg)
         self.cache.entries_count += 1
         entry.stacked += 1
         self.stack.append(Buffer(entry, entry.source(), entry.path))
