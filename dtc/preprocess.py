@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 from .errors import Diagnostic, DtcError
@@ -22,7 +23,6 @@ DIRECTIVE = re.compile(
     re.MULTILINE,
 )
 _CPP_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)?\s*(?P<level>fatal error|error|warning):\s*(?P<msg>.*)$")
-_LINEMARKER_FILE = re.compile(r'^# \d+ "((?:[^\\"\n]|\\.)*)"', re.MULTILINE)
 
 CPP_TIMEOUT = 120
 CPP_FLAGS = ["-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp"]
@@ -69,13 +69,16 @@ def preprocess(
         cmd += ["-I", d]
     for d in defines:
         cmd += ["-D", d]
-    cmd.append(path)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, input=data if path == "-" else None, timeout=CPP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise DtcError(
-            Diagnostic("error", f"the C preprocessor did not finish within {CPP_TIMEOUT} s (a macro bomb?)", file=path)
-        ) from None
+    with tempfile.TemporaryDirectory(prefix="armboot-cpp-") as tmp:
+        depfile = os.path.join(tmp, "deps.mk")
+        cmd += ["-MD", "-MF", depfile, "-MT", "x", path]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, input=data if path == "-" else None, timeout=CPP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise DtcError(
+                Diagnostic("error", f"the C preprocessor did not finish within {CPP_TIMEOUT} s (a macro bomb?)", file=path)
+            ) from None
+        deps = _read_depfile(depfile, path)
     stderr = proc.stderr.decode("utf-8", "replace")
     diags = _parse_cpp_stderr(stderr)
     if proc.returncode != 0:
@@ -83,7 +86,6 @@ def preprocess(
             diags.append(Diagnostic("error", f"the C preprocessor failed: {stderr.strip() or proc.returncode}", file=path))
         raise DtcError(diags)
     text = proc.stdout.decode("latin-1")
-    deps = _deps_from_linemarkers(text, path)
     return Preprocessed(text, deps, [d for d in diags if d.level == "warning"])
 
 
@@ -95,14 +97,20 @@ def _parse_cpp_stderr(stderr: str) -> list[Diagnostic]:
             level = "warning" if m.group("level") == "warning" else "error"
             loc = Location(m.group("file"), int(m.group("line")), int(m.group("col") or 1))
             out.append(Diagnostic(level, m.group("msg"), loc, check="cpp"))
+        elif line.startswith("cc1: "):  # errors about the command line or the input itself, without a place
+            level = "warning" if line.startswith("cc1: warning") else "error"
+            out.append(Diagnostic(level, line[5:].split(": ", 1)[-1], check="cpp"))
     return out
 
 
-def _deps_from_linemarkers(text: str, main: str) -> list[str]:
-    seen: dict[str, None] = {main: None}
-    for m in _LINEMARKER_FILE.finditer(text):
-        name = m.group(1)
-        if name.startswith("<") or name in seen:
-            continue
-        seen[name] = None
-    return list(seen)
+def _read_depfile(depfile: str, main: str) -> list[str]:
+    """The files cpp read, from its own make rule (-MD): exact, unlike reading back linemarkers."""
+    try:
+        with open(depfile, encoding="latin-1") as f:
+            text = f.read()
+    except OSError:
+        return [main]
+    body = text.split(":", 1)[1] if ":" in text else ""
+    words = re.findall(r"(?:\\ |[^\s\\])+", body.replace("\\\n", " "))
+    deps = [main] + [w.replace("\\ ", " ") for w in words]
+    return list(dict.fromkeys(d for d in deps if d != "-"))

@@ -61,7 +61,7 @@ def load_validator(extra_dirs: list[str] | None = None, use_cache: bool = True) 
     cached = _cache_path(dirs) if use_cache else None
     if cached is not None and cached.exists():
         with contextlib.suppress(Exception):
-            return dtschema.DTValidator([str(cached)])
+            return _prepare(dtschema.DTValidator([str(cached)]))
     noise = io.StringIO()
     with contextlib.redirect_stderr(noise):
         validator = dtschema.DTValidator(list(dirs))
@@ -72,6 +72,21 @@ def load_validator(extra_dirs: list[str] | None = None, use_cache: bool = True) 
             tmp = cached.with_suffix(".tmp")
             tmp.write_text(json.dumps(validator.schemas))
             os.replace(tmp, cached)
+    return _prepare(validator)
+
+
+def _prepare(validator: Any) -> Any:
+    """Register every schema up front: dtschema's retrieve-on-demand re-crawls them on every reference."""
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT201909
+
+    resources = [
+        (key, DRAFT201909.create_resource(schema))
+        for key, schema in validator.schemas.items()
+        if isinstance(schema, dict) and key.startswith("http")
+    ]
+    validator.registry = Registry(retrieve=validator.retrieve).with_resources(resources).crawl()
+    validator.armboot_memo = {}  # node content -> errors: boards share most of their nodes
     return validator
 
 
@@ -102,6 +117,19 @@ def _nodes(decoded: dict, path: str = "/", name: str = "/") -> Iterator[tuple[st
             yield from _nodes(value, (path.rstrip("/") + "/" + key), key)
 
 
+def _content_keys(node: dict, name: str, keys: dict[int, str]) -> str:
+    """A hash of a node's name and whole subtree, computed bottom-up (validation depends on nothing else)."""
+    parts = [name]
+    for key, value in node.items():
+        if isinstance(value, dict):
+            parts.append(f"{key}={_content_keys(value, key, keys)}")
+        elif key != "$nodename":
+            parts.append(f"{key}={value!r}")
+    digest = hashlib.sha1("\0".join(parts).encode(), usedforsecurity=False).hexdigest()
+    keys[id(node)] = digest
+    return digest
+
+
 def _disabled(node: dict) -> bool:
     status = node.get("status")
     return isinstance(status, list) and bool(status) and status[0] == "disabled"
@@ -114,10 +142,17 @@ def validate(tree: DeviceTree, validator: Any, unknown_compatible: str = "warnin
     decoded = validator.decode_dtb(blob, decode_errors)[0]
     out: list[Diagnostic] = []
     seen: set[tuple[str, str, str]] = set()
+    memo: dict = getattr(validator, "armboot_memo", {})
+    keys: dict[int, str] = {}
+    _content_keys(decoded, "/", keys)
     for path, name, node in _nodes(decoded):
         node["$nodename"] = [name]
         disabled = _disabled(node)
-        for error in validator.iter_errors(node):
+        key = keys[id(node)]
+        errors = memo.get(key)
+        if errors is None:
+            errors = memo[key] = list(validator.iter_errors(node))
+        for error in errors:
             schema = getattr(error, "schema_file", "") or ""
             d = _diagnostic(tree, path, error, schema, unknown_compatible, disabled)
             if d is None or (d.path, d.property, d.message) in seen:
