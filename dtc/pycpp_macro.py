@@ -39,6 +39,9 @@ RESOLVED = 32  # token flag: ``line`` already is the line of its outermost expan
 ARG_END = Token(EOF, "")  # ends a macro argument being pre-expanded (libcpp's pfile->eof)
 
 
+
+MAX_CONTEXTS = 400  # expansion contexts open at once (nested macro arguments)
+
 class MacroArg:
     __slots__ = ("expanded", "omitted", "stringified", "tokens")
 
@@ -248,6 +251,10 @@ class Expander:
 
     def expand_arg(self, arg: MacroArg) -> list[Token]:
         """Macro-expand an argument on its own, ending at ARG_END (expand_arg)."""
+        if len(self.contexts) > MAX_CONTEXTS:
+            # Each level of nested macro arguments costs Python stack; stop before the interpreter does,
+            # whatever recursion limit the process runs with.
+            raise RecursionError("macro arguments nested too deeply")
         self.contexts.append(Context(None, [*arg.tokens, ARG_END]))
         out: list[Token] = []
         while True:
