@@ -31,7 +31,6 @@ from armboot.hyp.arch.faults import (
 )
 from armboot.hyp.arch.stage1 import Fault, FaultKind, Stage1Regs
 from elftools.elf.elffile import ELFFile
-from unicorn import arm64_const as A
 
 HERE = os.path.dirname(__file__)
 PAYLOADS = os.path.join(HERE, "mmu_payloads")
@@ -321,7 +320,7 @@ def hflags_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def enter_el1(self: Cpu, *args: object, **kwargs: object) -> None:
         original(self, *args, **kwargs)  # type: ignore[arg-type]
-        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (1, 0, 3, 0, 0, self.sysreg("SCTLR_EL1")))
+        self.set_sysreg("TPIDR_EL1", self.sysreg("TPIDR_EL1"))  # any CP_REG write rebuilds unicorn's hflags
 
     monkeypatch.setattr(Cpu, "enter_el1", enter_el1)
 

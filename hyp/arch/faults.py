@@ -171,7 +171,7 @@ def describe_abort(cpu: Cpu, intno: int) -> Syndrome:
     if intno == EXCP_PREFETCH_ABORT:
         fault = instruction_fault(regs, pc, read64, el0)
         if fault is None:
-            raise UnexplainedAbort(f"prefetch abort at {pc:#x}, which EL{cpu.el} may execute")
+            raise UnexplainedAbort(f"prefetch abort at {pc:#x}, which EL{cpu.el} may execute", allowed=True)
         return Syndrome(EC.IABT_LOWER if el0 else EC.IABT_SAME, fault.fsc, pc, pc)
     insn, m, va = _access_at_pc(cpu, regs, read64)
     result = data_fault(regs, m, va, read64, el0, bool(cpu.pstate & PSTATE_PAN))
