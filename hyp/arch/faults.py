@@ -41,7 +41,7 @@ from .stage1 import (
 if TYPE_CHECKING:
     from .cpu import Cpu
 
-WNR, S1PTW, CM, EA, FNV = 1 << 6, 1 << 7, 1 << 8, 1 << 9, 1 << 10
+WNR, CM = 1 << 6, 1 << 8  # ISS.S1PTW, EA and FnV stay 0 for stage-1 faults with a valid FAR
 DCZID_EL0 = (0, 0, 3, 3, 7)  # unicorn CP_REG tuple: CRn, CRm, op0, op1, op2
 EXTERNAL = 0x10
 
