@@ -313,19 +313,6 @@ def run_payload(elf: str, hyp: bool) -> tuple[str, str]:
     return boot.result.reason, out.decode(errors="replace")
 
 
-@pytest.fixture
-def hflags_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-in for a fix in Cpu.enter_el1 (see the xfail test below): rebuild unicorn's cached EL state."""
-    original = Cpu.enter_el1
-
-    def enter_el1(self: Cpu, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        self.set_sysreg("TPIDR_EL1", self.sysreg("TPIDR_EL1"))  # any CP_REG write rebuilds unicorn's hflags
-
-    monkeypatch.setattr(Cpu, "enter_el1", enter_el1)
-
-
-@pytest.mark.usefixtures("hflags_rebuilt")
 @pytest.mark.parametrize("hyp", [False, True], ids=["el1", "el2"])
 @pytest.mark.parametrize("g", [12, 14, 16], ids=["4k", "16k", "64k"])
 def test_payload_syndromes(g: int, hyp: bool) -> None:
@@ -342,13 +329,8 @@ def test_payload_syndromes(g: int, hyp: bool) -> None:
     assert text.rstrip().endswith("done") and reason == "system_off", text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnexplainedAbort,
-    reason="Cpu.enter_el1 writes PSTATE but unicorn keeps its cached EL0 state (hflags): the EL1 handler's "
-    "first access after an exception from EL0 is checked with EL0's permissions and faults",
-)
-def test_payload_el0_faults_without_hflags_rebuild() -> None:
+def test_payload_el0_faults_leave_a_working_el1_handler() -> None:
+    """After an exception from EL0 the EL1 handler runs with EL1's permissions (unicorn's EL refreshed)."""
     reason, text = run_payload(os.path.join(PAYLOADS, "faults4k.elf"), False)
     assert reason == "system_off" and text.rstrip().endswith("done")
 

@@ -121,9 +121,12 @@ class Cpu:
         self.stop_reason: str | None = None
         self.traps = TrapCounts()
         self.unmapped_handler: Callable[[Cpu, int, int, bool, int], bool] | None = None
-        self.translate: Callable[[Cpu, int], int | None] | None = None  # VA -> PA for instruction reads
+        from .stage1 import translate
+
+        self.translate: Callable[[Cpu, int], int | None] | None = translate  # VA -> PA for instruction reads
         self._stopped = False
         self._fault: tuple[int, bool, bool] | None = None
+        self._retried_pc: int | None = None
         self.irq_source: Callable[[Cpu], bool] | None = None  # the platform's "is an IRQ pending for me"
         self._irq_hook: int | None = None
         self._irq_watch_on = False
@@ -354,10 +357,20 @@ class Cpu:
         return False
 
     def _abort(self, intno: int) -> None:
-        from .faults import describe_abort
+        from .el2 import flush_tlb
+        from .faults import UnexplainedAbort, describe_abort
 
         self.traps.add("abort")
-        syndrome = describe_abort(self, intno)
+        try:
+            syndrome = describe_abort(self, intno)
+        except UnexplainedAbort as e:
+            if e.allowed and self._retried_pc != self.pc:
+                # unicorn used a stale translation the payload has since fixed: drop it and re-run.
+                self._retried_pc = self.pc
+                flush_tlb(self.uc)
+                return
+            self.stop(f"fault: {e}")
+        self._retried_pc = None
         self.take_sync(syndrome.ec, syndrome.iss, syndrome.return_address, far=syndrome.far)
 
     # Exceptions into the payload
@@ -409,6 +422,7 @@ class Cpu:
         if far is not None:
             uc.reg_write(A.UC_ARM64_REG_FAR_EL1, far)
         self.pstate = (old & ~(P.M_MASK | P.DAIF | P.SS | P.IL)) | P.DAIF | P.EL1H
+        self.refresh_el()
         self.load_sp(P.EL1H)
         base = uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
         if P.el_of(mode) == 0:
@@ -416,6 +430,12 @@ class Cpu:
         else:
             offset = CURRENT_SP0 if P.uses_sp_el0(mode) else CURRENT_SPX
         self.pc = base + offset + vector
+
+    def refresh_el(self) -> None:
+        """Make unicorn notice a PSTATE.M change: writing PSTATE leaves its cached EL (hflags) stale,
+        and any system-register write rebuilds it (TPIDR_EL1: no TLB flush, no side effect)."""
+        tpidr = cp_reg(BY_NAME["TPIDR_EL1"])
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (*tpidr, self.uc.reg_read(A.UC_ARM64_REG_CP_REG, tpidr)))
 
     def save_sp(self, mode: int) -> None:
         """Put the live SP into its bank (unicorn keeps only the live one current)."""
@@ -493,10 +513,12 @@ class Cpu:
             self._fault = None
             self.traps.add("external_abort")
             try:
-                if fetch:
-                    self.take_instruction_abort(address, external=True)
-                else:
-                    self.take_data_abort(address, write, external=True)
+                if fetch and self.pc == self._sync_vector():
+                    self.stop(f"fault: instruction abort fetching the exception vector at 0x{self.pc:x} (vector base not set?)")
+                from .faults import external_abort
+
+                s = external_abort(self, address, write, fetch)
+                self.take_sync(s.ec, s.iss, s.return_address, far=s.far)
             except CpuStopped:
                 pass
             return

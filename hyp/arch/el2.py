@@ -201,6 +201,7 @@ class VirtualEL2:
             cpu.set_sysreg(name, value)
         flush_tlb(cpu.uc)
         cpu.pstate = spsr
+        cpu.refresh_el()
         cpu.load_sp(target)
         cpu.pc = elr
         self._disarm()
