@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -22,8 +23,8 @@ def check(
     cpp: Annotated[bool | None, typer.Option("--cpp/--no-cpp", help="force the C preprocessor on/off")] = None,
     warning: Annotated[list[str], typer.Option("-W", "--warning", help="enable/disable a check as a warning")] = [],  # noqa: B006
     error: Annotated[list[str], typer.Option("-E", "--error", help="enable/disable a check as an error")] = [],  # noqa: B006
-    schemas: Annotated[bool, typer.Option("--schemas/--no-schemas", help="validate against binding schemas")] = True,
-    schema_dir: Annotated[list[str], typer.Option("--schema-dir", "--schemas-dir", help="more binding schemas (e.g. a kernel's Documentation/devicetree/bindings)")] = [],  # noqa: B006
+    no_schemas: Annotated[bool, typer.Option("--no-schemas", help="dtc's checks only, no binding schemas")] = False,
+    schema_dir: Annotated[list[str], typer.Option("--schemas", help="a folder of more binding schemas (e.g. a kernel's Documentation/devicetree/bindings)")] = [],  # noqa: B006
     fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif")] = "text",
     output: Annotated[str | None, typer.Option("-o", "--out", help="write the report here instead of stdout")] = None,
     quiet: Annotated[int, typer.Option("-q", "--quiet", count=True, help="text: only errors (-q), nothing (-qq)")] = 0,
@@ -45,7 +46,10 @@ def check(
     except DtcError as e:
         render_all(e.diagnostics)
         raise typer.Exit(EXIT_USAGE) from None
-    checker = Checker(CheckOptions(build, schemas, list(schema_dir), unknown_compatible))
+    for folder in schema_dir:
+        if not os.path.isdir(folder):
+            usage_error(f"--schemas {folder}: no such folder")
+    checker = Checker(CheckOptions(build, not no_schemas, list(schema_dir), unknown_compatible))
     findings = []
     for _path, found in checker.check_many(list(inputs)):
         findings.extend(found)

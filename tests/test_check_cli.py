@@ -161,3 +161,42 @@ def test_every_bundled_board_passes_schema_validation() -> None:
     assert boards
     run = armboot("check", "--strict", *boards)
     assert run.rc == 0, run.err
+
+
+ACME_SCHEMA = """%YAML 1.2
+---
+$id: http://devicetree.org/schemas/acme-gizmo.yaml#
+$schema: http://devicetree.org/meta-schemas/core.yaml#
+
+title: Acme gizmo
+
+maintainers:
+  - Someone <someone@example.org>
+
+properties:
+  compatible:
+    const: acme,gizmo
+  reg:
+    maxItems: 1
+  acme,speed:
+    $ref: /schemas/types.yaml#/definitions/uint32
+
+required:
+  - compatible
+  - reg
+  - acme,speed
+
+additionalProperties: false
+"""
+
+
+def test_more_schemas_from_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "bindings"
+    folder.mkdir()
+    (folder / "acme-gizmo.yaml").write_text(ACME_SCHEMA)
+    text = GOOD.replace("\tchosen {", '\tgizmo@1000 {\n\t\tcompatible = "acme,gizmo";\n\t\treg = <0 0x1000 0 0x10>;\n\t};\n\n\tchosen {')
+    rc, found, src = findings(tmp_path, text, "--schemas", str(folder))
+    miss = [f for f in found if f["property"] == "acme,speed"]
+    assert rc == 1 and miss and miss[0]["path"] == "/gizmo@1000" and miss[0]["schema"].endswith("acme-gizmo.yaml")
+    assert miss[0]["line"] == line_of(src, "gizmo@1000")
+    assert armboot("check", "--schemas", str(tmp_path / "nope"), src).rc == 2
