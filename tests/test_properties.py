@@ -104,7 +104,7 @@ def _compile(source: str, tmp: Path) -> tuple[bytes | None, bytes | None]:
     return (tmp / "ref.dtb").read_bytes() if ref.ok else None, ours
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trees())
 def test_random_trees_agree_with_dtc(source: str) -> None:
     with tempfile.TemporaryDirectory() as d:
@@ -112,7 +112,7 @@ def test_random_trees_agree_with_dtc(source: str) -> None:
         assert ours == ref, source
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trees())
 def test_dtb_dts_dtb_round_trip(source: str) -> None:
     with tempfile.TemporaryDirectory() as d:
