@@ -87,13 +87,13 @@ def guess_type(value: bytes, markers: tuple[Marker, ...]) -> Kind:
     return Kind.UINT8
 
 
-def type_marker_length(markers: tuple[Marker, ...], i: int) -> int:
-    """Distance from marker i to the next type marker after it, 0 when there is none."""
+def type_marker_length(markers: tuple[Marker, ...], i: int) -> int | None:
+    """Distance from marker i to the next type marker after it, None when there is none."""
     here = markers[i].offset
     for m in markers[i + 1 :]:
         if m.kind in TYPE_KINDS:
             return m.offset - here
-    return 0
+    return None
 
 
 def format_string(chunk: bytes) -> str:
@@ -106,15 +106,19 @@ def format_string(chunk: bytes) -> str:
     if not body.translate(None, PLAIN_STRING_BYTES):
         return f'"{body.decode("ascii")}"'
     out = ['"']
-    for c in chunk[:-1]:
+    for i, c in enumerate(body):
         esc = STRING_ESCAPES.get(c)
-        if esc is not None:
+        if c == 0 and i + 1 < len(body) and 0x30 <= body[i + 1] <= 0x37:
+            # dtc prints "\0" even before a digit, and "\03" then reads back as one octal escape:
+            # armboot's decompiled text must compile back to the same bytes.
+            out.append("\\x00")
+        elif esc is not None:
             out.append(esc)
         elif is_printable(c):
             out.append(chr(c))
         else:
-            # dtc passes a signed char to %02x: bytes from 0x80 print sign-extended.
-            out.append(f"\\x{c if c < 0x80 else c | 0xFFFFFF00:02x}")
+            # dtc prints bytes from 0x80 sign-extended ("\xffffff80"), which does not read back.
+            out.append(f"\\x{c:02x}")
     out.append('"')
     return "".join(out)
 
@@ -134,6 +138,7 @@ def format_value(value: bytes, markers: tuple[Marker, ...]) -> str:
     """The text after ``name`` for a non-empty value: `` = <...>, "...";`` without the ``;``."""
     if not any(m.kind in TYPE_KINDS for m in markers):
         markers = (Marker(0, guess_type(value, markers)), *markers)
+    markers = _typed_incbins(value, markers)
     size = len(value)
     out = [" ="]
     emit: Kind | None = None
@@ -142,10 +147,15 @@ def format_value(value: bytes, markers: tuple[Marker, ...]) -> str:
         if not 0 <= m.offset <= end <= size:
             raise DtcWouldAbort
         chunk = value[m.offset : end]
-        data_len = type_marker_length(markers, i) or size - m.offset
+        following = type_marker_length(markers, i)
+        data_len = size - m.offset if following is None else following
         if m.kind in TYPE_KINDS:
             emit = m.kind
             out.append(" " + DELIM_START[emit])
+            if data_len == 0:  # an empty piece (<>, [], "" ) followed by more: close it here
+                out.append(DELIM_END[emit] + ("," if _more_pieces(markers, i) else ""))
+                emit = None
+                continue
         elif m.kind == Kind.LABEL:
             out.append(f" {m.ref}:")
         elif m.offset:
@@ -156,9 +166,39 @@ def format_value(value: bytes, markers: tuple[Marker, ...]) -> str:
             continue
         out.append(format_string(chunk) if emit == Kind.STRING else format_ints(chunk, WIDTHS[emit]))
         if len(chunk) == data_len:
-            out.append(DELIM_END[emit] + ("" if m.offset + len(chunk) == size else ","))
+            out.append(DELIM_END[emit] + ("," if _more_pieces(markers, i) else ""))
             emit = None
     return "".join(out)
+
+
+def _more_pieces(markers: tuple[Marker, ...], i: int) -> bool:
+    """Whether another typed piece follows marker i (it may be empty and sit at the very end)."""
+    return any(m.kind in TYPE_KINDS for m in markers[i + 1 :])
+
+
+def _typed_incbins(value: bytes, markers: tuple[Marker, ...]) -> tuple[Marker, ...]:
+    """/incbin/ data after a string gets a type of its own.
+
+    Its marker is untyped, so dtc prints it as more of the string before it,
+    without the comma (``"x" "abc"``), which does not read back; after cells or
+    on its own, dtc's printing is right and is kept.
+    """
+    if all(m.kind != Kind.NONE for m in markers):
+        return markers
+    out = list(markers)
+    current: Kind | None = None
+    since = 0
+    for i, m in enumerate(out):
+        if m.kind in TYPE_KINDS:
+            current, since = m.kind, m.offset
+        if m.kind != Kind.NONE or current != Kind.STRING or m.offset == since:
+            continue
+        end = next((k.offset for k in out[i + 1 :] if k.kind in TYPE_KINDS or k.kind == Kind.NONE), len(value))
+        chunk = value[m.offset : end]
+        kind = guess_type(chunk, ()) if chunk else Kind.UINT8
+        out[i] = Marker(m.offset, kind, m.ref)
+        current, since = kind, m.offset
+    return tuple(out)
 
 
 def format_as_bytes(value: bytes, markers: tuple[Marker, ...]) -> str:
