@@ -370,24 +370,24 @@ class _TreeBuilder:
         self.root.add_child(fragment)
 
     def _delete(self, s: tuple, base: int) -> None:
-        _, ref, ref_pos = s
-        self._start_tree(base + ref_pos, False)
-        assert self.root is not None
-        target = find_by_ref(self.root, ref)
-        if target is None:
-            self.fe.error(base + ref_pos, f"Label or path {ref} not found", hint=self._did_you_mean(ref))
-        else:
+        target = self._referenced_node(s, base)
+        if target is not None:
             delete_node(target)
 
     def _omit(self, s: tuple, base: int) -> None:
+        target = self._referenced_node(s, base)
+        if target is not None:
+            target.omit_if_unused = True
+
+    def _referenced_node(self, s: tuple, base: int) -> Node | None:
+        """The node of a top-level ``/delete-node/ &ref;`` or ``/omit-if-no-ref/ &ref;`` (an error if none)."""
         _, ref, ref_pos = s
         self._start_tree(base + ref_pos, False)
         assert self.root is not None
         target = find_by_ref(self.root, ref)
         if target is None:
             self.fe.error(base + ref_pos, f"Label or path {ref} not found", hint=self._did_you_mean(ref))
-        else:
-            target.omit_if_unused = True
+        return target
 
     def _did_you_mean(self, ref: str) -> str:
         from .suggest import suggest_ref
