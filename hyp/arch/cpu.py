@@ -55,9 +55,15 @@ if TYPE_CHECKING:
     from .el2 import VirtualEL2
 
 WFI = 0xD503207F
+# System registers unicorn names directly (much cheaper to reach than through CP_REG tuples).
+DIRECT_REGS = {
+    "ELR_EL1": A.UC_ARM64_REG_ELR_EL1, "ESR_EL1": A.UC_ARM64_REG_ESR_EL1, "FAR_EL1": A.UC_ARM64_REG_FAR_EL1,
+    "MAIR_EL1": A.UC_ARM64_REG_MAIR_EL1, "TTBR0_EL1": A.UC_ARM64_REG_TTBR0_EL1,
+    "TTBR1_EL1": A.UC_ARM64_REG_TTBR1_EL1, "VBAR_EL1": A.UC_ARM64_REG_VBAR_EL1,
+}  # fmt: skip
 # EL1 translation registers: while the payload is in its virtual EL2 these hold EL2's regime,
 # so EL2's accesses to the EL1 registers go to a shadow copy restored on the ERET.
-EL1_MMU = {BY_NAME[n] for n in ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1")}
+EL1_MMU = {BY_NAME[n] for n in ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1", "ELR_EL1", "SPSR_EL1")}
 ERET = 0xD69F03E0
 X_REGS = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
 
@@ -159,10 +165,17 @@ class Cpu:
         self.uc.reg_write(A.UC_ARM64_REG_PSTATE, value)
 
     def sysreg(self, name: str) -> int:
+        reg = DIRECT_REGS.get(name)
+        if reg is not None:
+            return self.uc.reg_read(reg)
         return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name]))
 
     def set_sysreg(self, name: str, value: int) -> None:
-        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name], value))
+        reg = DIRECT_REGS.get(name)
+        if reg is not None:
+            self.uc.reg_write(reg, value)
+        else:
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name], value))
 
     @property
     def el(self) -> int:
@@ -272,6 +285,9 @@ class Cpu:
                 self.take_sync(EC.SVC64, imm, self.pc)
             elif intno == EXCP_UDEF:
                 self._undef()
+            elif intno == EXCP_BKPT and self.el2 is not None and self.el2.active and self.pc == self.el2.trampoline:
+                self.traps.add("eret_el2")  # the payload's ERET in EL2 came back through the trampoline
+                self.el2.eret()
             elif intno == EXCP_BKPT:
                 self.traps.add("brk")
                 imm = (self.fetch(self.pc) or 0) >> 5 & 0xFFFF

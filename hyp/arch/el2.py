@@ -3,10 +3,14 @@
 The payload's EL2 code really runs at EL1 on unicorn.  EL2 system registers
 trap (UNDEF) and are served from a register file here; exception entry to EL2
 (HVC from EL1, a trapped SMC, an UNDEF at EL2) is done in Python; while the CPU
-is in EL2 a code hook watches for ERET and performs the exception return in
-Python (PC <- ELR_EL2, PSTATE <- SPSR_EL2).  EL1 and EL2 share the one hardware
-EL1 context, so the stack pointer is swapped and, when needed, the EL1
-translation registers are swapped for EL2's on entry and back on return.
+is in EL2 the hardware ELR_EL1/SPSR_EL1 point at a trampoline page holding a
+BRK, so the payload's own ERET lands there and armboot performs the exception
+return in Python (PC <- ELR_EL2, PSTATE <- SPSR_EL2) — no per-instruction hook,
+so EL2 code runs at full speed.  (When EL2 runs with its MMU on, the trampoline
+may not be mapped in its tables, and a code hook watches for ERET instead.)
+EL1 and EL2 share the one hardware EL1 context, so the stack pointer is swapped,
+the EL1 registers EL2 may touch (translation, ELR_EL1, SPSR_EL1) are shadowed, and
+the EL1 translation registers are swapped for EL2's while in EL2.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ HCR_E2H = 1 << 34
 SCTLR_M = 1
 
 _EL1_MMU = ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1")
+_EL1_RETURN = ("ELR_EL1", "SPSR_EL1")
+TRAMPOLINE = 0xFFF_FFFF_F000  # a physical page no board uses (top of a 44-bit space)
+BRK_TRAMPOLINE = 0xD4200000 | (0xE2E7 << 5)  # brk #0xe2e7
+EL1H_MASKED = 0x3C5
 _RESET = {"SCTLR_EL2": 0x30C50830, "HCR_EL2": 1 << 31, "CNTHCTL_EL2": 3, "VTCR_EL2": 1 << 31, "ICC_SRE_EL2": 0x7}
 _ONES = {"ICC_SRE_EL2": 0x7}  # SRE, DFB, DIB read as one (the system-register interface only)
 _READ_ONLY = {"ICH_VTR_EL2"}
@@ -56,10 +64,23 @@ class VirtualEL2:
         self.cpu = cpu
         self.regs: dict[Encoding, int] = {BY_NAME[n]: v for n, v in _RESET.items()}
         self.sp_el2 = 0
+        self._sp_el1 = 0
+        self._restore: set[str] = set()
         self.active = False
         self.unmodelled: set[str] = set()
-        self._saved_mmu: dict[str, int] = {}
+        self._saved_mmu: dict[str, int] = {}  # EL1's context while EL2 runs: translation, ELR, SPSR
         self._hook: int | None = None
+        self.trampoline: int | None = self._map_trampoline()
+
+    def _map_trampoline(self) -> int | None:
+        from unicorn import UC_PROT_EXEC, UC_PROT_READ, UcError
+
+        try:
+            self.cpu.uc.mem_map(TRAMPOLINE, 0x1000, UC_PROT_READ | UC_PROT_EXEC)
+            self.cpu.uc.mem_write(TRAMPOLINE, BRK_TRAMPOLINE.to_bytes(4, "little"))
+        except UcError:
+            return None  # the board uses that page: fall back to watching for ERET with a hook
+        return TRAMPOLINE
 
     # Register file
 
@@ -81,9 +102,9 @@ class VirtualEL2:
         name = name_of(a.enc)
         if name == "SP_EL1":
             if a.read:
-                cpu.set_x(a.rt, cpu.uc.reg_read(A.UC_ARM64_REG_SP_EL1))
+                cpu.set_x(a.rt, self._sp_el1)
             else:
-                cpu.uc.reg_write(A.UC_ARM64_REG_SP_EL1, cpu.x(a.rt))
+                self._sp_el1 = cpu.x(a.rt)
             return True
         if a.enc[1] in (5, 6):  # EL12/EL02 aliases need VHE; EL3 registers are not ours
             return False
@@ -98,10 +119,15 @@ class VirtualEL2:
         return True
 
     def shadow_read(self, enc: Encoding) -> int:
-        return self._saved_mmu.get(name_of(enc), 0)
+        name = name_of(enc)
+        if name not in self._saved_mmu:  # not touched since entry: the hardware still holds EL1's value
+            self._saved_mmu[name] = self.cpu.sysreg(name)
+        return self._saved_mmu[name]
 
     def shadow_write(self, enc: Encoding, value: int) -> None:
-        self._saved_mmu[name_of(enc)] = value
+        name = name_of(enc)
+        self._saved_mmu[name] = value
+        self._restore.add(name)
 
     def el1_timer_trapped(self, physical_counter: bool) -> bool:
         """CNTHCTL_EL2.EL1PCTEN (counter) / EL1PCEN (timer) clear: EL1 accesses trap to EL2."""
@@ -144,6 +170,9 @@ class VirtualEL2:
             spsr = hw
             offset = LOWER_A64
             cpu.save_sp(mode)
+            # EL1's stack pointer, kept here: the payload's ERET runs natively at hardware EL1,
+            # and unicorn's exception return stores the live (EL2) SP into the SP_EL1 bank.
+            self._sp_el1 = cpu.uc.reg_read(A.UC_ARM64_REG_SP_EL1)
         if vector == Vector.SYNC:
             self.set("ESR_EL2", esr(ec, iss, il))
         if far is not None:
@@ -161,28 +190,46 @@ class VirtualEL2:
     def start(self) -> None:
         """Begin execution in EL2 (the boot CPU entered at EL2 by the bootloader)."""
         if not self.active:
+            self._sp_el1 = self.cpu.uc.reg_read(A.UC_ARM64_REG_SP_EL1)
             self._enter()
 
     def _enter(self) -> None:
+        """Save EL1's context that EL2 overwrites (lazily: the rest is read when EL2 touches it)."""
         cpu = self.cpu
         self.active = True
         cpu.uc.reg_write(A.UC_ARM64_REG_SP, self.sp_el2)
-        self._saved_mmu = {n: cpu.sysreg(n) for n in _EL1_MMU}
+        self._saved_mmu = {n: cpu.sysreg(n) for n in ("SCTLR_EL1", *_EL1_RETURN)}
+        self._restore: set[str] = set()  # what must be written back on the way out
+        if self.trampoline is not None:
+            cpu.set_sysreg("ELR_EL1", self.trampoline)  # the payload's ERET comes back to armboot
+            cpu.set_sysreg("SPSR_EL1", EL1H_MASKED)
+            self._restore.update(_EL1_RETURN)
         self._load_el2_regime()
-        self._arm()
 
     def _load_el2_regime(self) -> None:
         """Give the hardware EL1 translation regime EL2's settings while in EL2."""
         cpu = self.cpu
         sctlr2 = self.get("SCTLR_EL2")
         if sctlr2 & SCTLR_M:
+            for name in _EL1_MMU:  # about to be overwritten with EL2's regime
+                if name not in self._saved_mmu:
+                    self._saved_mmu[name] = cpu.sysreg(name)
+            self._restore.update(_EL1_MMU)
             cpu.set_sysreg("TTBR0_EL1", self.get("TTBR0_EL2"))
             cpu.set_sysreg("TCR_EL1", _tcr_el2_to_el1(self.get("TCR_EL2")))
             cpu.set_sysreg("MAIR_EL1", self.get("MAIR_EL2"))
             cpu.set_sysreg("SCTLR_EL1", (self._saved_mmu["SCTLR_EL1"] & ~0x1000005) | (sctlr2 & 0x1000005))
-        else:
+            flush_tlb(cpu.uc)
+            self._arm()  # the trampoline may not be mapped in EL2's own tables
+            return
+        if self._saved_mmu["SCTLR_EL1"] & SCTLR_M:
             cpu.set_sysreg("SCTLR_EL1", self._saved_mmu["SCTLR_EL1"] & ~SCTLR_M)
-        flush_tlb(cpu.uc)
+            self._restore.add("SCTLR_EL1")
+            flush_tlb(cpu.uc)
+        if self.trampoline is None:
+            self._arm()
+        else:
+            self._disarm()
 
     def eret(self) -> None:
         """ERET executed in the virtual EL2."""
@@ -197,11 +244,13 @@ class VirtualEL2:
             return
         self.sp_el2 = cpu.uc.reg_read(A.UC_ARM64_REG_SP)
         self.active = False
-        for name, value in self._saved_mmu.items():
-            cpu.set_sysreg(name, value)
-        flush_tlb(cpu.uc)
+        for name in self._restore:
+            cpu.set_sysreg(name, self._saved_mmu[name])
+        if self._restore & set(_EL1_MMU):
+            flush_tlb(cpu.uc)
         cpu.pstate = spsr
         cpu.refresh_el()
+        cpu.uc.reg_write(A.UC_ARM64_REG_SP_EL1, self._sp_el1)
         cpu.load_sp(target)
         cpu.pc = elr
         self._disarm()
