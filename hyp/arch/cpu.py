@@ -50,6 +50,7 @@ from .exceptions import (
     esr,
 )
 from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2, sysreg_iss
+from .ucregs import accelerate
 
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
@@ -116,6 +117,7 @@ class Cpu:
         from unicorn.arm64_const import UC_CPU_ARM64_A72
 
         self.uc.ctl_set_cpu_model(model if model is not None else UC_CPU_ARM64_A72)
+        accelerate(self.uc)
         self.el2: VirtualEL2 | None = None  # the payload owns a virtual EL2
         self.hypervisor: Hypervisor | None = None  # armboot's runtime owns EL2
         self.firmware: Firmware | None = None

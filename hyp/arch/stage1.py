@@ -365,6 +365,8 @@ _caches: WeakKeyDictionary[Cpu, PageCache] = WeakKeyDictionary()
 
 def translate(cpu: Cpu, va: int) -> int | None:
     """VA -> PA for reading instructions (``Cpu.translate``); None when the walk faults."""
+    if va >> 32 == 0 and not cpu.sysreg("SCTLR_EL1") & SCTLR_M:
+        return va  # MMU off, below every PA size and the tag byte: flat (the common trap path)
     regs = Stage1Regs.of(cpu)
     if not regs.mmu_on:
         w = flat(regs, va, fetch=True)
