@@ -10,6 +10,7 @@ import typer
 from . import boot as boot_cmd
 from . import build as build_cmd
 from . import check as check_cmd
+from . import linux as linux_cmd
 from . import overlay as overlay_cmd
 from .common import EXIT_INTERNAL
 
@@ -25,6 +26,7 @@ app.command("build", no_args_is_help=True)(build_cmd.build)
 app.command("check", no_args_is_help=True)(check_cmd.check)
 app.command("boot", no_args_is_help=True)(boot_cmd.boot)
 app.add_typer(overlay_cmd.app, name="overlay")
+app.add_typer(linux_cmd.app, name="linux")
 
 
 @app.command()

@@ -32,6 +32,7 @@ def boot(
     load_addr: Annotated[str | None, typer.Option("--load-addr", help="load address of a raw binary payload")] = None,
     include: Annotated[list[str], typer.Option("-i", "--include", help="include folder for a .dts board")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="do not echo the console")] = False,
+    linux: Annotated[bool, typer.Option("--linux", help="boot the kernel and initramfs of 'armboot linux fetch'")] = False,
 ) -> None:
     """Boot a payload on an emulated board built from its device tree."""
     from armboot.bootloader.errors import BootError
@@ -40,8 +41,17 @@ def boot(
 
     from .boards import resolve_board
 
+    board = resolve_board(board)
+    if linux:
+        from armboot.bootloader.linux import LinuxFetchError, boot_options
+
+        try:
+            kernel, initrd, bootargs = boot_options(board, include, kernel, initrd, bootargs)
+        except (LinuxFetchError, BootError) as e:
+            stderr.print(f"[bold red]error:[/bold red] {e}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
     opts = BootOptions(
-        board=resolve_board(board),
+        board=board,
         kernel=kernel,
         initrd=initrd,
         bootargs=bootargs,
