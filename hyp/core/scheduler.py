@@ -38,6 +38,16 @@ class Platform(Protocol):
     def finished(self) -> str | None: ...
 
 
+class Debugger(Protocol):
+    """A debugger served between slices (``armboot boot --gdb``); it may hold the run while it is stopped."""
+
+    paused_s: float  # wall time held: not counted against ``Limits.timeout_s``
+
+    def between_slices(self, cpu: Cpu | None) -> str | None:
+        """Before the first slice (``cpu`` None) and after each; a reason (e.g. ``killed``) ends the run."""
+        ...
+
+
 @dataclass
 class Limits:
     slice_insns: int = DEFAULT_SLICE
@@ -54,13 +64,13 @@ class RunResult:
     virtual_s: float = 0.0
 
 
-def run(platform: Platform, limits: Limits) -> RunResult:
+def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) -> RunResult:
     clock = platform.clock
     slice_insns = limits.slice_insns
     per_cpu: dict[int, int] = {}
     total = 0
     t0 = time.monotonic()
-    reason: str | None = None
+    reason = debugger.between_slices(None) if debugger is not None else None
     while reason is None:
         ran = False
         for cpu in platform.runnable:
@@ -76,6 +86,8 @@ def run(platform: Platform, limits: Limits) -> RunResult:
             total += slice_insns
             ran = True
             reason = platform.finished()
+            if reason is None and debugger is not None:
+                reason = debugger.between_slices(cpu)
             if reason is not None:
                 break
         if reason is not None:
@@ -95,6 +107,8 @@ def run(platform: Platform, limits: Limits) -> RunResult:
         reason = platform.finished()
         if reason is None and limits.max_insns is not None and total >= limits.max_insns:
             reason = "timeout"
-        if reason is None and limits.timeout_s is not None and time.monotonic() - t0 > limits.timeout_s:
-            reason = "timeout"
+        if reason is None and limits.timeout_s is not None:
+            held = debugger.paused_s if debugger is not None else 0.0
+            if time.monotonic() - t0 - held > limits.timeout_s:
+                reason = "timeout"
     return RunResult(reason, total, time.monotonic() - t0, per_cpu, clock.seconds())
