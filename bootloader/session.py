@@ -53,6 +53,9 @@ class BootOptions:
     slice_insns: int = 20_000
     include_dirs: list[str] = field(default_factory=list)
     console: Callable[[bytes], None] | None = None
+    gdb_port: int | None = None  # serve GDB's remote protocol on localhost (0: any free port)
+    gdb_wait: bool = False  # hold the payload's first instruction until GDB attaches and continues
+    gdb_listening: Callable[[int], None] | None = None  # told the port once the stub listens
 
 
 @dataclass
@@ -192,5 +195,20 @@ def enter(boot: Boot, cpu: Cpu, entry: int, x0: int) -> None:
 def boot_and_run(opts: BootOptions) -> Boot:
     boot = prepare(opts)
     limits = Limits(slice_insns=opts.slice_insns, max_insns=opts.max_insns, timeout_s=opts.timeout)
-    boot.result = run(boot.platform, limits)
+    if opts.gdb_port is None and not opts.gdb_wait:
+        boot.result = run(boot.platform, limits)
+        return boot
+    from armboot.hyp.core.gdb_server import GdbServer
+
+    try:
+        stub = GdbServer(boot.machine, boot.platform, opts.gdb_port or 0, wait=opts.gdb_wait)
+    except OSError as e:
+        raise BootError(f"cannot listen for GDB on port {opts.gdb_port}: {e.strerror}") from None
+    try:
+        if opts.gdb_listening is not None:
+            opts.gdb_listening(stub.port)
+        boot.result = run(boot.platform, limits, debugger=stub)
+        stub.finish(boot.result.reason)
+    finally:
+        stub.close()
     return boot

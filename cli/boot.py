@@ -14,6 +14,8 @@ EXIT_TIMEOUT = 4
 EXIT_FAULT = 5
 EXIT_RESET = 6
 EXIT_IDLE = 7
+EXIT_KILLED = 8  # the debugger ended the run (GDB's ``kill``)
+GDB_WAIT_PORT = 1234  # --gdb-wait alone listens where QEMU's -s does
 
 
 def boot(
@@ -32,6 +34,8 @@ def boot(
     load_addr: Annotated[str | None, typer.Option("--load-addr", help="load address of a raw binary payload")] = None,
     include: Annotated[list[str], typer.Option("-i", "--include", help="include folder for a .dts board")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="do not echo the console")] = False,
+    gdb: Annotated[int | None, typer.Option("--gdb", metavar="PORT", help="serve GDB on localhost:PORT (0: any free port)")] = None,
+    gdb_wait: Annotated[bool, typer.Option("--gdb-wait", help="wait for GDB before the payload's first instruction")] = False,
     linux: Annotated[bool, typer.Option("--linux", help="boot the kernel and initramfs of 'armboot linux fetch'")] = False,
 ) -> None:
     """Boot a payload on an emulated board built from its device tree."""
@@ -65,6 +69,11 @@ def boot(
         load_addr=number(load_addr, "--load-addr"),
         include_dirs=list(include),
         console=None if quiet else _echo,
+        gdb_port=GDB_WAIT_PORT if gdb is None and gdb_wait else gdb,
+        gdb_wait=gdb_wait,
+        gdb_listening=lambda port: stderr.print(
+            f"[dim]armboot: GDB stub on localhost:{port}{' (waiting for GDB)' if gdb_wait else ''}[/dim]"
+        ),
     )
     try:
         result = boot_and_run(opts)
@@ -82,7 +91,9 @@ def boot(
             f"[dim]armboot: {reason} after {info['instructions']:,} instructions "
             f"({info['virtual_s']:.3f} s virtual, {info['wall_s']:.2f} s wall)[/dim]"
         )
-    code = {"system_off": 0, "system_reset": EXIT_RESET, "timeout": EXIT_TIMEOUT, "fault": EXIT_FAULT}.get(reason, EXIT_IDLE)
+    code = {"system_off": 0, "system_reset": EXIT_RESET, "timeout": EXIT_TIMEOUT, "fault": EXIT_FAULT, "killed": EXIT_KILLED}.get(
+        reason, EXIT_IDLE
+    )
     if code:
         if reason == "fault":
             detail = str(info["exit"].get("detail", "")).removeprefix("fault: ")
