@@ -633,3 +633,40 @@ def test_garbage_rings_never_raise(
     status = h.drv.status()
     assert status & S_DRIVER_OK
     assert bool(status & S_NEEDS_RESET) == (h.dev.error is not None)
+
+
+# The memory protocol against the real VM class
+
+
+def test_with_a_real_vm() -> None:
+    """A Vm is a GuestMemory: rings and buffers go through its stage 2 to the machine's RAM."""
+    from pathlib import Path
+
+    from armboot.bootloader.session import load_tree
+    from armboot.hyp.arch.stage2 import Stage2Tables
+    from armboot.hyp.core.vm import Vm
+    from armboot.hyp.platform.board import Machine
+
+    virt = Path(__file__).resolve().parent.parent / "boards" / "virt.dts"
+    machine = Machine(load_tree(str(virt), []))
+    region = machine.ram[0]
+    tables_pa = region.base + region.size - 0x100000  # the top MB holds the stage-2 tables
+    tables = memoryview(region.buffer)[tables_pa - region.base : region.size]
+    vm = Vm("guest", 1, machine, Stage2Tables(tables, tables_pa, vmid=1))
+    ram_pa = region.base + 0x8000000  # IPA 0x40000000 is not PA 0x40000000: translation matters
+    vm.add_ram(RAM, ram_pa, 0x200000)
+    memory: GuestMemory = vm
+
+    h = Harness(memory)
+    h.drv.init()
+    h.drv.send(b"through ", b"stage 2")
+    assert h.out == b"through stage 2"
+    [(addr, _)] = h.drv.post_rx(16)
+    h.dev.feed(b"typed")
+    assert h.drv.rings[0].take_used() == [(0, 5)]
+    assert machine.read(ram_pa + (addr - RAM), 5) == b"typed"  # landed in the right physical page
+
+    h.drv.rings[1].add([(RAM + 0x200000, 4, False)])  # just past the VM's RAM: unmapped IPA
+    h.drv.w(R_QNOTIFY, 1)
+    broken(h)
+    assert "not mapped" in (h.dev.error or "")
