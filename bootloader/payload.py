@@ -83,6 +83,11 @@ def load_payload(path: str, load_address: int | None = None) -> Payload:
             blob = f.read()
     except OSError as e:
         raise BootError(f"cannot read payload {path}: {e.strerror}") from None
+    return parse_payload(blob, path, load_address)
+
+
+def parse_payload(blob: bytes, path: str, load_address: int | None = None) -> Payload:
+    """An arm64 Image, ELF or raw binary from its bytes (``path`` names it in errors)."""
     if not blob:
         raise BootError(f"{path}: the payload is empty")
     if blob.startswith(ELF_MAGIC):

@@ -70,6 +70,7 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
     per_cpu: dict[int, int] = {}
     total = 0
     t0 = time.monotonic()
+    after_slice = getattr(platform, "after_slice", None)  # a hypervisor counts how each slice ended
     reason = debugger.between_slices(None) if debugger is not None else None
     while reason is None:
         ran = False
@@ -82,6 +83,8 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
             if pending:
                 platform.deliver_irq(cpu)
             cpu.run(slice_insns)
+            if after_slice is not None:
+                after_slice(cpu, not cpu.waiting and cpu.on)
             per_cpu[cpu.index] = per_cpu.get(cpu.index, 0) + slice_insns
             total += slice_insns
             ran = True

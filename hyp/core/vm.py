@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..arch.stage2 import DEVICE_nGnRE, NORMAL_WB, Perm, S2Walk, Stage2Tables
+from ..arch.stage1 import FaultKind
+from ..arch.stage2 import NORMAL_WB, DEVICE_nGnRE, Perm, S2Walk, Stage2Fault, Stage2Tables
 from ..platform.devices import Window
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Vm:
         self.realise: Callable[[Vm], None] = lambda vm: None  # set by the runtime: re-derive unicorn maps
         self.on_stop: Callable[[Vm], None] = lambda vm: None
         self.personality_state: dict[str, object] = {}  # what a personality keeps per VM
+        self._faults: dict[int, Stage2Fault] = {}
 
     # Identity
 
@@ -102,11 +104,23 @@ class Vm:
     def map(self, ipa: int, pa: int, size: int, perms: Perm = Perm.RW) -> None:
         """Map more memory (e.g. a page another VM granted) and update the vCPUs' address spaces."""
         self.stage2.map(ipa, pa, size, perms, NORMAL_WB)
+        self._faults.clear()
         self.realise(self)
 
     def unmap(self, ipa: int, size: int) -> None:
         self.stage2.unmap(ipa, size)
+        self._faults.clear()
         self.realise(self)
+
+    def stage2_fault(self, ipa: int) -> Stage2Fault:
+        """How the stage-2 walk fails for an IPA the VM has no memory at (cached per page until the map changes)."""
+        page = ipa >> 12
+        cached = self._faults.get(page)
+        if cached is None:
+            w = self.stage2.translate(ipa)
+            kind, level = (w.kind, w.level) if isinstance(w, Stage2Fault) else (FaultKind.TRANSLATION, 3)
+            cached = self._faults[page] = Stage2Fault(kind, level, page << 12)
+        return Stage2Fault(cached.kind, cached.level, ipa)
 
     def translate(self, ipa: int, write: bool = False) -> int:
         """IPA -> PA through the VM's stage 2, as the hardware walk would; GuestMemoryError when it faults."""
