@@ -317,6 +317,13 @@ def test_transmit_a_single_buffer(up: Harness) -> None:
     assert up.irq == [True, False]
 
 
+def test_used_flags_are_zero(up: Harness) -> None:
+    ring = up.drv.rings[1]
+    up.mem.write(ring.used, b"\xff\xff")  # left-over garbage: the device owns this field
+    up.drv.send(b"x")
+    assert up.mem.read(ring.used, 2) == b"\0\0"  # the device never asks for no notifications
+
+
 def test_transmit_a_chain(up: Harness) -> None:
     head = up.drv.send(b"Hel", b"lo, ", b"world")
     assert up.writes == [b"Hello, world"]  # a chain is one message

@@ -231,11 +231,15 @@ class Virtqueue:
     # The used ring
 
     def push(self, head: int, written: int) -> None:
-        """Return a chain: its element (id, bytes written to it), then the used idx the driver polls."""
+        """Return a chain: its element (id, bytes written to it), then the used idx the driver polls.
+
+        The used ring's flags go with idx as 0: the device never asks the driver
+        not to notify (VIRTQ_USED_F_NO_NOTIFY), and the driver may not have zeroed them.
+        """
         elem = head.to_bytes(4, "little") + written.to_bytes(4, "little")
         self._write(self.device + 4 + 8 * (self.used_idx % self.num), elem)
         self.used_idx = (self.used_idx + 1) & 0xFFFF
-        self._write(self.device + 2, self.used_idx.to_bytes(2, "little"))
+        self._write(self.device, bytes(2) + self.used_idx.to_bytes(2, "little"))
         self.pushed += 1
 
 
@@ -409,7 +413,8 @@ class VirtioMmio:
             return self.config_generation
         if q is not None and offset in _QUEUE_ADDRESS:
             attr, high = _QUEUE_ADDRESS[offset]
-            return (getattr(q, attr) >> (32 if high else 0)) & 0xFFFFFFFF
+            address: int = getattr(q, attr)
+            return (address >> (32 if high else 0)) & 0xFFFFFFFF
         return 0  # write-only and reserved registers
 
     def write(self, cpu: int, offset: int, size: int, value: int) -> None:
@@ -453,7 +458,7 @@ class VirtioMmio:
                 q.ready = True
             elif offset in _QUEUE_ADDRESS:
                 attr, high = _QUEUE_ADDRESS[offset]
-                old = getattr(q, attr)
+                old: int = getattr(q, attr)
                 new = (old & 0xFFFFFFFF) | (value << 32) if high else (old & ~0xFFFFFFFF) | value
                 setattr(q, attr, new)
         elif q is not None and offset == QUEUE_READY and not value & 1:
