@@ -182,6 +182,55 @@ def test_guest_finds_everything_in_the_tree(tmp_path: Path) -> None:
     assert console(report) == expected_guest("domU2", 2, tree=tree)
 
 
+# The isolation probe
+
+
+def abort_line(addr: int) -> str:
+    return f"probe: read {addr:#x}: data abort, EC {EC_DABT_CUR:#x}, DFSC {DFSC_SEA:#x}, FAR {addr:#x}"
+
+
+EL2_ACCESSES = ["mrs x0, hcr_el2", "msr vbar_el2, x0", "mrs x0, vttbr_el2"]
+
+
+def test_probe_at_el1_without_el2() -> None:
+    foreign = ",".join(f"{a:#x}" for a in UNMAPPED)
+    report = boot(PROBE / "probe.bin", hyp=False, bootargs=f"name=probe foreign={foreign}")
+    assert console(report) == [
+        "probe: isolation probe at EL1 (CurrentEL 0x4)",
+        f"probe: console pl011 at {board()['uart']:#x}",
+        *(abort_line(a) for a in UNMAPPED),
+        *(f"probe: {insn}: UNDEF (EC {EC_UNKNOWN:#x})" for insn in EL2_ACCESSES),
+        "probe: hvc #0 function 0x83000bad: UNDEF (EC 0x0)",  # EL2 disabled: HVC is UNDEFINED at EL1
+        "probe: 2/2 foreign reads aborted, 3/3 EL2 accesses UNDEF, hvc UNDEF",
+        "probe: SYSTEM_OFF over smc",
+    ]
+
+
+def test_probe_reads_what_is_mapped_and_gets_not_supported_from_a_hypervisor() -> None:
+    """At EL2 the probe leaves a stub that answers HVC as a hypervisor does; its own Image is readable."""
+    magic = symbols(PROBE / "probe.elf")["_head"] + 56
+    report = boot(PROBE / "probe.elf", hyp=True, bootargs=f"foreign={magic:#x},{UNMAPPED[1]} name=isolated")
+    lines = console(report)
+    assert lines[:3] == [
+        "isolated: isolation probe at EL1 (CurrentEL 0x4)",
+        "isolated: entered at EL2, dropped to EL1",
+        f"isolated: console pl011 at {board()['uart']:#x}",
+    ]
+    assert lines[3:] == [
+        f"isolated: read {magic:#x}: value {IMAGE_MAGIC:#x}",
+        abort_line(UNMAPPED[1]).replace("probe:", "isolated:"),
+        *(f"isolated: {insn}: UNDEF (EC 0x0)" for insn in EL2_ACCESSES),
+        "isolated: hvc #0 function 0x83000bad: returned -1",
+        "isolated: 1/2 foreign reads aborted, 3/3 EL2 accesses UNDEF, hvc NOT_SUPPORTED",
+        "isolated: SYSTEM_OFF over smc",
+    ]
+
+
+def test_probe_without_foreign_addresses() -> None:
+    report = boot(PROBE / "probe.bin", hyp=False)  # virt.dts's own bootargs: no name=, no foreign=
+    assert "probe: 0/0 foreign reads aborted, 3/3 EL2 accesses UNDEF, hvc UNDEF" in console(report)
+
+
 # The committed binaries are what the sources build to
 
 CROSS_GCC = shutil.which("aarch64-linux-gnu-gcc")
@@ -190,11 +239,11 @@ CROSS_GCC = shutil.which("aarch64-linux-gnu-gcc")
 @pytest.mark.skipif(
     CROSS_GCC is None or shutil.which("make") is None, reason="no aarch64-linux-gnu-gcc or make"
 )
-@pytest.mark.parametrize("name", ["guest"])
+@pytest.mark.parametrize("name", ["guest", "probe"])
 def test_guest_payload_rebuilds_byte_identical(name: str, tmp_path: Path) -> None:
     """Built from a copy: the payloads share guest/'s start.S and common.c and the host payload's sources."""
     outputs = shutil.ignore_patterns("build", "*.elf", "*.bin")
-    for folder in ("host", "guest"):
+    for folder in ("host", "guest", "probe"):
         shutil.copytree(PAYLOADS / folder, tmp_path / folder, ignore=outputs)
     run = subprocess.run(["make", "-C", str(tmp_path / name)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
