@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from . import abi as abi_cmd
 from . import boot as boot_cmd
 from . import build as build_cmd
 from . import check as check_cmd
@@ -26,6 +27,7 @@ app.command("build", no_args_is_help=True)(build_cmd.build)
 app.command("check", no_args_is_help=True)(check_cmd.check)
 app.command("boot", no_args_is_help=True)(boot_cmd.boot)
 app.add_typer(overlay_cmd.app, name="overlay")
+app.add_typer(abi_cmd.app, name="abi")
 app.add_typer(linux_cmd.app, name="linux")
 
 
