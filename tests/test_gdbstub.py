@@ -84,6 +84,27 @@ SPIN = [  # waits for a debugger to set its flag, then prints F and powers off
     ("flag", 0, ".quad 0"),
     ("", 0, ""),
 ]
+STORES = [  # stores 1, 2, 3 into array[0..2] (post-index), prints '0' + array[1], powers off
+    ("_start", 0x10000201, "adr x1, array"),
+    ("", 0xD2800002, "mov x2, #0"),
+    ("loop", 0x91000442, "add x2, x2, #1"),
+    ("store", 0xF8008422, "str x2, [x1], #8"),
+    ("", 0xF1000C5F, "cmp x2, #3"),
+    ("", 0x54FFFFA1, "b.ne loop"),
+    ("", 0xD2A12014, "movz x20, #0x900, lsl #16"),
+    ("", 0x10000123, "adr x3, array"),
+    ("load", 0xF9400460, "ldr x0, [x3, #8]"),
+    ("", 0x1100C000, "add w0, w0, #'0'"),
+    ("", 0xB9000280, "str w0, [x20]"),
+    ("", 0xD2B08000, "movz x0, #0x8400, lsl #16"),
+    ("", 0xF2800100, "movk x0, #0x8"),
+    ("", 0xD4000003, "smc #0"),
+    ("", 0x14000000, "b ."),
+    ("", 0xD503201F, "nop"),
+    ("array", 0, ".quad 0"),
+    ("", 0, ""),
+    *[("", 0, ".quad 0"), ("", 0, "")] * 2,
+]
 FAULT = [  # a load from an address with nothing behind it, and no vectors to take the abort
     ("_start", 0xD2A40001, "movz x1, #0x2000, lsl #16"),
     ("", 0xF9400020, "ldr x0, [x1]"),
@@ -111,7 +132,7 @@ def payload(tmp_path: Path):
 
 @pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-as") and shutil.which("aarch64-linux-gnu-ld")),
                     reason="no AArch64 cross binutils (apt-get install binutils-aarch64-linux-gnu)")  # fmt: skip
-@pytest.mark.parametrize("words", [CHECK, SPIN, FAULT], ids=["check", "spin", "fault"])
+@pytest.mark.parametrize("words", [CHECK, SPIN, STORES, FAULT], ids=["check", "spin", "stores", "fault"])
 def test_payload_words(words: list[tuple[str, int, str]], tmp_path: Path) -> None:
     """The hand-assembled words are what the assembler makes of the instructions beside them."""
     source = "".join((f"{lab}:\n" if lab else "") + (f"\t{asm}\n" if asm else "") for lab, _, asm in words)
@@ -414,6 +435,29 @@ def test_time_held_by_the_debugger_is_not_running_time(payload) -> None:
     assert (code, console) == (0, "...G\n")
 
 
+def test_raw_watchpoints_stop_before_the_access(payload) -> None:
+    """As the architecture's watchpoints: PC on the access, the memory not yet written, base writeback not done."""
+    run = Armboot(str(VIRT), "--kernel", str(payload(STORES)), "--load-addr", hex(LOAD), "--gdb-wait")
+    gdb = Client(run.port)
+    store, load, array = label(STORES, "store"), label(STORES, "load"), label(STORES, "array")
+    assert gdb.ask(f"Z2,{array + 8:x},8") == "OK"
+    assert stop_fields(gdb.ask("c")) == {"signal": "05", "thread": "1", "watch": f"{array + 8:x}"}
+    assert (gdb.reg(32), gdb.reg(2), gdb.reg(1)) == (store, 2, array + 8)  # the second store, x1 not yet advanced
+    assert gdb.ask(f"m{array:x},10") == "01" + "00" * 15  # array[1] still 0
+    assert stop_fields(gdb.ask("s")) == {"signal": "05", "thread": "1", "watch": f"{array + 8:x}"}  # still watched
+    assert gdb.ask(f"z2,{array + 8:x},8") == "OK"
+    assert stop_fields(gdb.ask("s")) == {"signal": "05", "thread": "1"}  # GDB steps over with the watchpoint out
+    assert (gdb.reg(32), gdb.reg(1)) == (store + 4, array + 16)
+    assert gdb.ask(f"m{array:x},10") == "01" + "00" * 7 + "02" + "00" * 7  # now it is written, once
+    assert gdb.ask(f"Z3,{array + 12:x},2") == "OK"  # read watch on bytes an 8-byte load overlaps
+    assert stop_fields(gdb.ask("c")) == {"signal": "05", "thread": "1", "rwatch": f"{array + 12:x}"}
+    assert gdb.reg(32) == load
+    assert gdb.ask(f"z3,{array + 12:x},2") == "OK" and gdb.ask(f"Z4,{array:x},8") == "OK"
+    assert gdb.ask("c") == "W00"  # nothing touches array[0] again
+    code, console, _ = run.finish()
+    assert (code, console) == (0, "2")
+
+
 def test_raw_fault_shown_as_sigsegv(payload) -> None:
     run = Armboot(str(VIRT), "--kernel", str(payload(FAULT)), "--load-addr", hex(LOAD), "--no-hyp", "--gdb-wait")
     gdb = Client(run.port)
@@ -538,6 +582,18 @@ def test_gdb_breakpoints_registers_step_memory_detach(payload) -> None:
     assert "detached" in text
     code, console, _ = run.finish()
     assert (code, console) == (0, "...X\n")
+
+
+@needs_gdb
+def test_gdb_watchpoint(payload) -> None:
+    run = Armboot(str(VIRT), "--kernel", str(payload(STORES)), "--load-addr", hex(LOAD), "--gdb-wait")
+    array, store = label(STORES, "array"), label(STORES, "store")
+    text = gdb_batch(run.port, f"watch *(long *){array + 8:#x}", "continue", "printf \"pc %#x\\n\", $pc", "delete",
+                     "detach")  # fmt: skip
+    assert re.search(r"Hardware watchpoint 1: \*\(long \*\)0x[0-9a-f]+\s+Old value = 0\s+New value = 2", text), text
+    assert f"pc {store + 4:#x}" in text  # GDB stepped over the store it was told about
+    code, console, _ = run.finish()
+    assert (code, console) == (0, "2")
 
 
 @needs_gdb

@@ -9,7 +9,9 @@ and nothing touches the CPUs: the run is the run without ``--gdb``.
 
 A step runs one instruction of the chosen CPU at once (interrupts and time
 held); a CPU waiting in WFI, or not yet started, cannot step on its own, so
-the machine runs until that CPU executes something and stops before it.
+the machine runs until that CPU executes something and stops before it.  A
+breakpoint ends its CPU's slice early, charged in full like a WFI: a run whose
+breakpoints were hit is another interleaving, reproducible in its turn.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class GdbServer:
         self.port: int = self.listener.getsockname()[1]
         self.listener.setblocking(False)
         self.conn: Connection | None = None
-        self.bp = T.Breakpoints(self.cpus)
+        self.bp = T.Breakpoints(self.cpus, lambda pa, n: machine.region_at(pa, n) is not None)
         self.paused_s = 0.0  # wall time held by the debugger: not counted against --timeout
         self.stop = T.Stop(self.cpus[0])
         self.g_cpu = self.c_cpu = self.cpus[0]  # Hg (registers, memory) and Hc (legacy c/s) threads
@@ -65,9 +67,8 @@ class GdbServer:
             self.paused_s += time.monotonic() - t0  # waiting for GDB is not running time either
             return self._halt(T.Stop(self.cpus[0]), announce=False)
         self._last_cpu = cpu
-        if self.bp.hit is not None:
-            stop, self.bp.hit = self.bp.hit, None
-            self.bp.end_watch()
+        stop = self.bp.take_hit()
+        if stop is not None:
             return self._halt(stop, announce=True)
         now = time.monotonic()
         if now < self._next_poll:
@@ -151,7 +152,7 @@ class GdbServer:
 
     def _stop_reply(self) -> str:
         s = self.stop
-        reason = f"{s.reason}:;" if s.reason else ""
+        reason = f"{s.reason};" if s.reason else ""
         return f"T{s.signal:02x}thread:{s.cpu.index + 1:x};{reason}"
 
     # Commands: each returns None (stay stopped), "" (resume the run) or a reason to end it
@@ -292,13 +293,14 @@ class GdbServer:
     # Breakpoints, threads, running
 
     def _breakpoint(self, text: str) -> str:
-        ztype, addr, _kind = text[1:].split(";")[0].split(",")[:3]
-        if ztype not in ("0", "1"):
-            return ""  # watchpoints: not supported (GDB falls back to software watchpoints)
+        """``Z/z type,addr,kind``: kind is the breakpoint's size (4 on A64) or the watched length."""
+        ztype, addr, kind = (int(x, 16) for x in text[1:].split(";")[0].split(",")[:3])
+        if ztype > 4 or (ztype >= 2 and kind == 0):
+            return ""  # not a type we know: the empty reply
         if text[0] == "Z":
-            self.bp.insert(int(ztype), int(addr, 16))
+            self.bp.insert(ztype, addr, kind)
         else:
-            self.bp.remove(int(ztype), int(addr, 16))
+            self.bp.remove(ztype, addr, kind)
         return "OK"
 
     def _thread(self, spec: str) -> Cpu | None:
@@ -336,11 +338,11 @@ class GdbServer:
         if step is None:
             return ""
         if step.on and not step.waiting:
-            self.bp.step(step)
+            stop = self.bp.step(step)
             reason = self.platform.finished()
             if reason is not None:
                 return reason  # the step powered the machine off: finish() tells GDB
-            self._stopped(T.Stop(step), announce=True)
+            self._stopped(stop, announce=True)
             return None
         self.bp.watch_next(step)
         return ""
