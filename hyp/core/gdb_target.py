@@ -235,6 +235,7 @@ class Breakpoints:
     calls the hook before the access and, asked to stop, leaves the
     instruction unfinished with PC on it; the bytes a store already wrote are
     put back, so the instruction runs again, whole, when GDB steps over it.
+    Only RAM is watched: a device's access could not be taken back.
     """
 
     def __init__(self, cpus: list[Cpu], is_ram: Callable[[int, int], bool]) -> None:
@@ -308,10 +309,11 @@ class Breakpoints:
         cpu, ztype, start, length = ud
         if self.hit is not None or address + size <= start or address >= start + length:
             return  # the hook's range starts early: this access does not overlap the watched bytes
+        pa = translate(cpu, address)
+        if pa is None or not self.is_ram(pa, size):
+            return  # a device access cannot be undone and re-run without a second side effect: RAM only
         if access == UC_MEM_WRITE:
-            pa = translate(cpu, address)
-            if pa is not None and self.is_ram(pa, size):
-                self._undo = (cpu, cpu.pc, pa, bytes(uc.mem_read(pa, size)))
+            self._undo = (cpu, cpu.pc, pa, bytes(uc.mem_read(pa, size)))
         self.hit = Stop(cpu, SIGTRAP, f"{WATCH_KINDS[ztype]}:{max(address, start):x}")
         cpu.request_exit()
 
