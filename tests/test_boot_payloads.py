@@ -243,6 +243,32 @@ def test_payloads_rebuild_byte_identical(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "warning" not in run.stderr
     committed = sorted(PAYLOADS.glob("*.elf"))
-    assert [p.name for p in committed] == ["exceptions.elf", "smp.elf", "timer.elf"]
+    assert [p.name for p in committed] == ["exceptions.elf", "idregs.elf", "smp.elf", "timer.elf"]
     for elf in committed:
         assert (src / elf.name).read_bytes() == elf.read_bytes(), elf.name
+
+
+# ID registers
+
+
+def _raw_a72(encoding: tuple[int, int, int, int, int]) -> int:
+    """An ID register as unicorn's Cortex-A72 model holds it (the reference the overrides start from)."""
+    from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc
+    from unicorn import arm64_const as A
+
+    uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+    uc.ctl_set_cpu_model(A.UC_CPU_ARM64_A72)
+    op0, op1, crn, crm, op2 = encoding
+    return uc.reg_read(A.UC_ARM64_REG_CP_REG, (crn, crm, op0, op1, op2))
+
+
+@pytest.mark.parametrize("hyp", [True, False], ids=["hyp", "no-hyp"])
+def test_id_registers_do_not_depend_on_the_destination_register(hyp: bool) -> None:
+    """An overridden ID register is the real one adjusted, whatever the MRS destination held before."""
+    report = boot(VIRT, PAYLOADS / "idregs.elf", hyp)
+    assert report["exit"]["reason"] == "system_off"
+    (seen,) = lines(report, "idregs")
+    pfr0 = _raw_a72((3, 0, 0, 4, 0)) & ~(0xF << 24)  # a GICv2 board: no GIC system-register interface
+    assert seen["pfr0a"] == seen["pfr0b"] == pfr0
+    assert seen["mmfr0"] == _raw_a72((3, 0, 0, 7, 0))
+    assert seen["mpidr"] == 1 << 31  # cpu@0's reg, with the RES1 bit

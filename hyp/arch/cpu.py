@@ -102,9 +102,12 @@ class _TakenToEl2(Exception):
 @dataclass
 class TrapCounts:
     counts: dict[str, int] = field(default_factory=dict)
+    listener: Callable[[str], None] | None = None  # ``--trace``: told of each trap as it happens
 
     def add(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.listener is not None:
+            self.listener(kind)
 
 
 class Cpu:
@@ -246,7 +249,9 @@ class Cpu:
             return 1
         override = self.id_overrides.get(enc)
         if override is not None:
-            uc.reg_write(reg, override(cp.val) & 0xFFFFFFFFFFFFFFFF)  # type: ignore[attr-defined]
+            # the hook's cp.val is the destination's old contents: read the register itself
+            real = uc.reg_read(A.UC_ARM64_REG_CP_REG, cp_reg(enc))
+            uc.reg_write(reg, override(real) & 0xFFFFFFFFFFFFFFFF)
             return 1
         if self.el2 is not None and self.el2.active and enc == (3, 0, 4, 2, 2):  # CurrentEL
             uc.reg_write(reg, P.current_el_value(2))
