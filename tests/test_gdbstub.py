@@ -372,6 +372,7 @@ def test_raw_session_breakpoint_step_registers_memory(payload) -> None:
     assert int.from_bytes(bytes.fromhex(gdb.ask(f"m{x0:x},4")), "big") == FDT_MAGIC  # x0 = the DTB (boot protocol)
     assert bytes.fromhex(gdb.ask(f"m{LOAD:x},{len(blob(CHECK)):x}")) == blob(CHECK)
     assert gdb.ask("m0,4") == "E14"  # no RAM there on virt
+    assert gdb.ask("mzz,4") == "E01" and gdb.ask("p") == "E01"  # malformed: an error, and the stub lives on
 
     check, out = label(CHECK, "check"), label(CHECK, "out")
     assert gdb.ask(f"Z0,{check:x},4") == "OK"

@@ -4,7 +4,7 @@ All-stop, like QEMU's ``-s -S``: every CPU is a thread (thread id = CPU index
 + 1); when one stops (a breakpoint, a step, Ctrl-C, GDB attaching) they all
 stop, and the scheduler is held inside ``between_slices`` while GDB talks, so
 virtual time does not move.  With no debugger attached the only cost is a
-non-blocking poll of the listening socket a few times per second of wall time,
+non-blocking poll of the listening socket, at most 50 times a second (wall time),
 and nothing touches the CPUs: the run is the run without ``--gdb``.
 
 A step runs one instruction of the chosen CPU at once (interrupts and time
@@ -136,7 +136,12 @@ class GdbServer:
                 for i, ev in enumerate(events):
                     if ev.kind != "packet":
                         continue  # Ctrl-C while stopped: nothing to interrupt
-                    action = self._command(ev.data, final)
+                    try:
+                        action = self._command(ev.data, final)
+                    except (ValueError, IndexError):  # a malformed packet: an error reply, never a dead run
+                        if self.conn is not None:
+                            self.conn.send("E01")
+                        continue
                     if action is not None:
                         self._early = events[i + 1 :]  # e.g. a Ctrl-C right behind the continue
                         return action or None
