@@ -22,6 +22,7 @@ def cpu_state(cpu: Cpu) -> str:
 def build_report(boot: Boot) -> dict:
     machine = boot.machine
     result = boot.result
+    runtime = boot.runtime
     traps: dict[str, int] = {}
     for cpu in machine.cpus:
         for kind, n in cpu.traps.counts.items():
@@ -39,7 +40,7 @@ def build_report(boot: Boot) -> dict:
         "dtb_address": f"0x{boot.dtb_address:x}",
         "initrd": [f"0x{a:x}" for a in boot.initrd] if boot.initrd else None,
         "entry_el": boot.entry_el,
-        "hyp_available": boot.opts.hyp,
+        "hyp_available": boot.hyp_available,
         "cpus": [
             {
                 "index": cpu.index,
@@ -57,6 +58,8 @@ def build_report(boot: Boot) -> dict:
         "virtual_s": round(result.virtual_s, 6) if result else 0.0,
         "wall_s": round(result.wall_s, 3) if result else 0.0,
         "unknown_devices": machine.notes.unknown_devices,
+        **({"notes": boot.notes} if boot.notes else {}),
+        **({"hypervisor": boot.opts.hypervisor, "vms": runtime.report(result.per_cpu if result else {})} if runtime else {}),
     }
 
 

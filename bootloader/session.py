@@ -16,10 +16,12 @@ from armboot.dtc.compiler import BuildOptions, compile_file
 from armboot.dtc.errors import DtcError
 from armboot.dtc.fdt import to_dtb
 from armboot.dtc.tree import DeviceTree, delete_node
+from armboot.hyp import personalities
 from armboot.hyp.arch import pstate as P
 from armboot.hyp.arch.cpu import Cpu
 from armboot.hyp.arch.el2 import VirtualEL2
 from armboot.hyp.arch.gicv3 import GicV3
+from armboot.hyp.core.runtime import Runtime, RuntimeError_
 from armboot.hyp.core.scheduler import Limits, RunResult, run
 from armboot.hyp.platform.bare import BarePlatform
 from armboot.hyp.platform.board import Machine
@@ -56,6 +58,10 @@ class BootOptions:
     gdb_port: int | None = None  # serve GDB's remote protocol on localhost (0: any free port)
     gdb_wait: bool = False  # hold the payload's first instruction until GDB attaches and continues
     gdb_listening: Callable[[int], None] | None = None  # told the port once the stub listens
+    hypervisor: str = "kvm"  # the runtime's personality when the tree describes guests: kvm | xen
+    modules: dict[str, str] = field(default_factory=dict)  # --module NAME=FILE for the guests' modules
+    vm_console: Callable[[str, bytes], None] | None = None  # each VM's console output, with its name
+    trace: Callable[[str, int, str], None] | None = None  # the runtime's exits as they happen (vm, vcpu, what)
 
 
 @dataclass
@@ -69,13 +75,22 @@ class Boot:
     dtb_address: int
     dtb: bytes
     initrd: tuple[int, int] | None
-    platform: BarePlatform
+    platform: BarePlatform | Runtime
     result: RunResult | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
+    def runtime(self) -> Runtime | None:
+        return self.platform if isinstance(self.platform, Runtime) else None
+
+    @property
     def entry_el(self) -> int:
-        return 2 if self.opts.hyp else 1
+        """The host payload's entry EL: EL1 when armboot's runtime keeps EL2 for itself."""
+        return 2 if self.hyp_available else 1
+
+    @property
+    def hyp_available(self) -> bool:
+        return self.opts.hyp and self.runtime is None
 
 
 def load_tree(board: str, include_dirs: list[str]) -> DeviceTree:
@@ -111,6 +126,8 @@ def prepare(opts: BootOptions) -> Boot:
     payload = load_payload(kernel, opts.load_addr)
     planner = Planner(machine)
     planner.place_payload(payload)
+    notes: list[str] = []
+    runtime = _runtime(opts, tree, machine, planner, notes)
     initrd_span = None
     if opts.initrd is not None:
         try:
@@ -123,6 +140,8 @@ def prepare(opts: BootOptions) -> Boot:
         initrd_span = (start, start + len(initrd_blob))
     fixup_chosen(tree, opts.bootargs, initrd_span, opts.seed)
     trim_cpus(tree, [spec.node for spec in machine.cpu_specs])
+    if runtime is not None:
+        runtime.fixup_host_tree(tree)
     dtb, _ = to_dtb(tree)
     dtb_address = planner.place_dtb(len(dtb))
     machine.write(dtb_address, dtb)
@@ -132,10 +151,58 @@ def prepare(opts: BootOptions) -> Boot:
         from armboot.dtc.outputs import write_atomic
 
         write_atomic(opts.dtb_out, dtb)
-    platform = BarePlatform(machine)
-    boot = Boot(opts, tree, machine, payload, dtb_address, dtb, initrd_span, platform)
+    if runtime is not None:
+        try:
+            runtime.start(payload.entry, dtb_address)
+        except RuntimeError_ as e:
+            raise BootError(str(e)) from None
+        boot = Boot(opts, tree, machine, payload, dtb_address, dtb, initrd_span, runtime, notes=notes)
+        _watch_spin_table(boot)
+        return boot
+    boot = Boot(opts, tree, machine, payload, dtb_address, dtb, initrd_span, BarePlatform(machine), notes=notes)
     _power_up(boot)
     return boot
+
+
+def _runtime(opts: BootOptions, tree: DeviceTree, machine: Machine, planner: Planner, notes: list[str]) -> Runtime | None:
+    """The hypervisor runtime, when the tree describes guests (and EL2 is there to run it)."""
+    from .dom0less import Dom0lessError, guest_specs, load_modules, resolve_files
+
+    try:
+        specs = guest_specs(tree)
+    except Dom0lessError as e:
+        raise BootError(f"{opts.board}: {e}") from None
+    if not specs:
+        if opts.modules:
+            raise BootError(f"{opts.board}: --module given, but the tree describes no guest (/chosen xen,domain nodes)")
+        return None
+    names = ", ".join(s.name for s in specs)
+    if not opts.hyp:
+        notes.append(f"the tree describes guests ({names}); guests need EL2 (--hyp): booting the host alone")
+        return None
+    try:
+        personality = personalities.make(opts.hypervisor)
+        resolve_files(specs, opts.board, opts.modules)
+        load_modules(specs, planner, machine)
+        runtime = Runtime(machine, personality, specs, planner)
+    except (Dom0lessError, RuntimeError_, ValueError) as e:
+        raise BootError(f"{opts.board}: {e}") from None
+    if opts.vm_console is not None:
+        vm_console = opts.vm_console
+        runtime.vm_console = lambda vm, data: vm_console(vm.name, data)
+        machine.console_writer = lambda data: vm_console("host", data)  # the host owns the board's UART
+    if opts.trace is not None:
+        trace = opts.trace
+        runtime.trace = lambda vm, vcpu, what: trace(vm.name, vcpu, what)
+    return runtime
+
+
+def _watch_spin_table(boot: Boot) -> None:
+    """The host's secondary CPUs may wait on a spin table (their release writes start them at EL1)."""
+    machine, runtime = boot.machine, boot.runtime
+    assert runtime is not None
+    spin = SpinTable(machine, lambda index, entry: runtime._enter(machine.cpus[index], entry, 0))
+    spin.watch([s.release_addr for s in machine.cpu_specs])
 
 
 def trim_cpus(tree: DeviceTree, kept: list) -> None:
@@ -192,11 +259,24 @@ def enter(boot: Boot, cpu: Cpu, entry: int, x0: int) -> None:
     cpu.stop_reason = None
 
 
+def _trace_traps(boot: Boot, trace: Callable[[str, int, str], None]) -> None:
+    """``--trace``: every CPU's traps as they happen, named by VM (``board`` without a hypervisor)."""
+    runtime = boot.runtime
+    cpus = list(runtime.placement.items()) if runtime is not None else [(c, None) for c in boot.machine.cpus]
+    for cpu, placement in cpus:
+        name = placement.vm.name if placement is not None else "board"
+        index = placement.index if placement is not None else cpu.index
+        cpu.traps.listener = lambda kind, c=cpu, n=name, i=index: trace(n, i, f"{kind} pc=0x{c.pc:x}")
+
+
 def boot_and_run(opts: BootOptions) -> Boot:
     boot = prepare(opts)
+    if opts.trace is not None:
+        _trace_traps(boot, opts.trace)
     limits = Limits(slice_insns=opts.slice_insns, max_insns=opts.max_insns, timeout_s=opts.timeout)
     if opts.gdb_port is None and not opts.gdb_wait:
         boot.result = run(boot.platform, limits)
+        _settle(boot)
         return boot
     from armboot.hyp.core.gdb_server import GdbServer
 
@@ -208,7 +288,14 @@ def boot_and_run(opts: BootOptions) -> Boot:
         if opts.gdb_listening is not None:
             opts.gdb_listening(stub.port)
         boot.result = run(boot.platform, limits, debugger=stub)
+        _settle(boot)
         stub.finish(boot.result.reason)
     finally:
         stub.close()
     return boot
+
+
+def _settle(boot: Boot) -> None:
+    """VMs still running when the run was cut short ended by the timeout."""
+    if boot.runtime is not None and boot.result is not None and boot.result.reason != "system_off":
+        boot.runtime.timeout()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .common import EXIT_BAD_INPUT, number
-from .render import stderr
+from .render import stderr, stdout
 
 EXIT_TIMEOUT = 4
 EXIT_FAULT = 5
@@ -37,15 +37,29 @@ def boot(
     gdb: Annotated[int | None, typer.Option("--gdb", metavar="PORT", help="serve GDB on localhost:PORT (0: any free port)")] = None,
     gdb_wait: Annotated[bool, typer.Option("--gdb-wait", help="wait for GDB before the payload's first instruction")] = False,
     linux: Annotated[bool, typer.Option("--linux", help="boot the kernel and initramfs of 'armboot linux fetch'")] = False,
+    hypervisor: Annotated[str, typer.Option("--hypervisor", help="personality of armboot's hypervisor for guests in the tree: kvm or xen")] = "kvm",
+    module: Annotated[list[str], typer.Option("--module", metavar="DOMAIN[:KIND]=FILE", help="file for a guest's module (kind: kernel, ramdisk, device-tree)")] = [],  # noqa: B006
+    trace: Annotated[bool, typer.Option("--trace", help="stream traps and hypervisor exits to stderr")] = False,
 ) -> None:
     """Boot a payload on an emulated board built from its device tree."""
+    from armboot.bootloader.dom0less import Dom0lessError, parse_module_args
     from armboot.bootloader.errors import BootError
     from armboot.bootloader.report import build_report, write_report
     from armboot.bootloader.session import BootOptions, boot_and_run
 
     from .boards import resolve_board
+    from .vmconsole import VmConsole, summary
 
     board = resolve_board(board)
+    if hypervisor not in ("kvm", "xen"):
+        stderr.print(f"[bold red]error:[/bold red] --hypervisor {hypervisor}: choose kvm or xen")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        modules = parse_module_args(module)
+    except Dom0lessError as e:
+        stderr.print(f"[bold red]error:[/bold red] {e}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    vm_console = VmConsole(stdout)
     if linux:
         from armboot.bootloader.linux import LinuxFetchError, boot_options
 
@@ -71,6 +85,10 @@ def boot(
         console=None if quiet else _echo,
         gdb_port=GDB_WAIT_PORT if gdb is None and gdb_wait else gdb,
         gdb_wait=gdb_wait,
+        hypervisor=hypervisor,
+        modules=modules,
+        vm_console=None if quiet else vm_console,
+        trace=_trace if trace else None,
         gdb_listening=lambda port: stderr.print(
             f"[dim]armboot: GDB stub on localhost:{port}{' (waiting for GDB)' if gdb_wait else ''}[/dim]"
         ),
@@ -80,9 +98,14 @@ def boot(
     except BootError as e:
         stderr.print(f"[bold red]error:[/bold red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    vm_console.flush()
     if report:
         write_report(result, report)
     info = build_report(result)
+    for note in result.notes:
+        stderr.print(f"[yellow]note:[/yellow] {note}")
+    if "vms" in info and not quiet:
+        stderr.print(summary(info["vms"]))
     reason = info["exit"]["reason"]
     for dev in result.machine.notes.unknown_devices:
         stderr.print(f"[yellow]note:[/yellow] no model for {dev}: it reads as zero")
@@ -99,6 +122,10 @@ def boot(
             detail = str(info["exit"].get("detail", "")).removeprefix("fault: ")
             stderr.print(f"[bold red]fault:[/bold red] {detail}")
         raise typer.Exit(code)
+
+
+def _trace(vm: str, vcpu: int, what: str) -> None:
+    stderr.print(f"[dim]trace {vm}/{vcpu}: {what}[/dim]", highlight=False)
 
 
 def _echo(data: bytes) -> None:

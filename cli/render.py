@@ -77,3 +77,4 @@ def render_all(diags: list[Diagnostic], quiet: int = 0, console: Console = stder
         if d.level == "error" and quiet >= 2:
             continue
         render(d, console)
+stdout = Console(highlight=False, soft_wrap=True)
