@@ -14,13 +14,16 @@ Where a module's file comes from (``resolve_files``), in order:
   device-tree (a guest has at most one module of each kind, so this is unambiguous);
 - the module node's ``armboot,file`` (relative to the board tree's folder);
 - neither: the module's ``reg`` must already describe loaded data (a non-zero size).
-  A ``reg`` of size 0 is a placeholder that a file fills in.
+
+Where a file goes (``load_modules``): at the address ``reg`` gives, as a U-Boot
+script loads Xen's modules; with no ``reg``, or one of size 0 (a placeholder),
+where the Planner finds room.  ``reg`` then says the address and the file's size.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from armboot.dtc.data import Data, Kind, Marker
@@ -53,6 +56,9 @@ class Module:
     address: int | None = None
     size: int | None = None
     bootargs: str | None = None
+    # A device-tree fragment's bytes, kept by load_modules (fragments are small) so that the
+    # guest's tree can be built without the machine.
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -297,11 +303,35 @@ def set_reg(domain: Node, node: Node, address: int, size: int) -> None:
         prop.data = data
 
 
-def load_modules(specs: list[GuestSpec], planner: Planner, machine: Machine) -> None:
-    """Load every module with a file into RAM (4 KB aligned, placed by the Planner) and record it in ``reg``.
+def _claim(module: Module, planner: Planner, machine: Machine, address: int, size: int, what: str) -> None:
+    """Claim the range ``reg`` names (it must lie in RAM; the Planner refuses overlaps)."""
+    if machine.region_at(address, size) is None:
+        _fail(module.node, f"reg 0x{address:x}..0x{address + size:x} is not inside RAM")
+    planner.claim(address, size, what)
 
-    A module with only a ``reg`` is taken as already loaded: it must lie in RAM,
-    and its range is claimed so that nothing is placed over it.
+
+def _load_file(domain: Node, module: Module, planner: Planner, machine: Machine, what: str) -> None:
+    """At the address ``reg`` gives (as a U-Boot script loads Xen's modules), else where the Planner finds room."""
+    data = _read(module)
+    what = f"{what} ({module.path})"
+    if module.address is not None:
+        address = module.address
+        _claim(module, planner, machine, address, len(data), what)
+    else:
+        address = planner.place(len(data), MODULE_ALIGN, what)
+    machine.write(address, data)
+    module.address, module.size = address, len(data)
+    set_reg(domain, module.node, address, len(data))
+
+
+def load_modules(specs: list[GuestSpec], planner: Planner, machine: Machine) -> None:
+    """Load every module with a file into RAM and record where, and its size, in ``reg``.
+
+    A file goes at the address its module's ``reg`` gives (a ``reg`` of size 0
+    is a placeholder: no address), else where the Planner finds room (4 KB
+    aligned).  A module with only a ``reg`` is taken as already loaded.  Either
+    way the range must lie in RAM and is claimed, so nothing else is placed over
+    it.  A device-tree fragment's bytes are kept in ``Module.data``.
     """
     for spec in specs:
         for module in spec.modules:
@@ -309,18 +339,11 @@ def load_modules(specs: list[GuestSpec], planner: Planner, machine: Machine) -> 
             if module.path is None:
                 if module.address is None or module.size is None:
                     _fail(module.node, f"no data for this {module.kind} module (resolve_files first)")
-                if machine.region_at(module.address, module.size) is None:
-                    _fail(
-                        module.node,
-                        f"reg 0x{module.address:x}..0x{module.address + module.size:x} is not inside RAM",
-                    )
-                planner.claim(module.address, module.size, f"{what} ({module.node.path})")
-                continue
-            data = _read(module)
-            address = planner.place(len(data), MODULE_ALIGN, f"{what} ({module.path})")
-            machine.write(address, data)
-            module.address, module.size = address, len(data)
-            set_reg(spec.node, module.node, address, len(data))
+                _claim(module, planner, machine, module.address, module.size, f"{what} ({module.node.path})")
+            else:
+                _load_file(spec.node, module, planner, machine, what)
+            if module.kind == "device-tree" and module.address is not None and module.size is not None:
+                module.data = machine.read(module.address, module.size)
         total = sum(m.size or 0 for m in spec.modules)
         if total > spec.memory:
             _fail(

@@ -328,6 +328,28 @@ def test_modules_loaded_into_ram_and_reg_rewritten() -> None:
     assert all(not (s <= nxt < e) for s, e in [*spans, (0x4C000000, 0x4C002000)])
 
 
+def test_fragment_bytes_kept(tmp_path: Path) -> None:
+    """The device-tree fragment's bytes stay with its Module, loaded from a file or already in RAM."""
+    _, _, (one, _) = loaded()
+    assert one.device_tree is not None and one.device_tree.data == (FIX / "passthrough.dtb").read_bytes()
+    assert one.kernel.data is None and one.ramdisk is not None and one.ramdisk.data is None
+    frag = b"\xd0\x0d\xfe\xed fragment"
+    tree, src = tree_with(
+        tmp_path,
+        domain(
+            f'memory = <0x400>; {kernel()} dt@1 {{ compatible = "multiboot,device-tree"; reg = <0x49000000 0xd>; }};'
+        ),
+        board=True,
+    )
+    machine = Machine(tree)
+    machine.write(0x49000000, frag)
+    specs = guest_specs(tree)
+    resolve_files(specs, str(src), {})
+    load_modules(specs, Planner(machine), machine)
+    assert specs[0].device_tree is not None and specs[0].device_tree.data == frag
+    assert specs[0].kernel.data is None
+
+
 def test_loaded_tree_still_checks_clean(tmp_path: Path) -> None:
     """The host's tree with the modules' reg rewritten (as a DTB: what the host receives)."""
     machine, _, _ = loaded()
@@ -358,6 +380,46 @@ def test_reg_rewritten_in_two_cells(tmp_path: Path) -> None:
     load_modules(specs, Planner(machine), machine)
     address = specs[0].kernel.address
     assert address is not None and specs[0].kernel.node.get("reg").cells() == [0, address, 0, 100]  # type: ignore[union-attr]
+
+
+def test_a_file_goes_where_reg_says(tmp_path: Path) -> None:
+    """reg with a size gives the load address (as a U-Boot script); the size becomes the file's."""
+    (tmp_path / "k").write_bytes(b"K" * 0x1234)
+    (tmp_path / "r").write_bytes(b"R" * 0x10)
+    body = (
+        f"memory = <0x400>; {kernel_file('k', 'reg = <0x48000000 0x100000>;')}"
+        ' rd@1 { compatible = "multiboot,ramdisk"; reg = <0x48100000 0x1>; armboot,file = "r"; };'
+    )
+    tree, src = tree_with(tmp_path, domain(body), board=True)
+    machine = Machine(tree)
+    specs = guest_specs(tree)
+    resolve_files(specs, str(src), {})
+    load_modules(specs, Planner(machine), machine)
+    kern, rd = specs[0].kernel, specs[0].ramdisk
+    assert rd is not None
+    assert (kern.address, kern.size, rd.address, rd.size) == (0x48000000, 0x1234, 0x48100000, 0x10)
+    assert kern.node.get("reg").cells() == [0x48000000, 0x1234]  # type: ignore[union-attr]
+    assert machine.read(0x48000000, 0x1234) == b"K" * 0x1234 and machine.read(0x48100000, 0x10) == b"R" * 0x10
+
+
+def test_files_at_reg_addresses_that_clash(tmp_path: Path) -> None:
+    (tmp_path / "k").write_bytes(b"K" * 0x2000)
+    (tmp_path / "r").write_bytes(b"R")
+    body = (
+        f"memory = <0x400>; {kernel_file('k', 'reg = <0x48000000 0x1000>;')}"
+        ' rd@1 { compatible = "multiboot,ramdisk"; reg = <0x48001000 0x1000>; armboot,file = "r"; };'
+    )
+    tree, src = tree_with(tmp_path, domain(body), board=True)
+    machine = Machine(tree)
+    specs = guest_specs(tree)
+    resolve_files(specs, str(src), {})
+    with pytest.raises(
+        BootError,
+        match=r"^ramdisk of guest domU1 \(.*/r\) at 0x48001000..0x48001001 overlaps kernel of guest domU1",
+    ):
+        load_modules(specs, Planner(machine), machine)
+    outside = load_errors(tmp_path, f"memory = <0x400>; {kernel_file('k', 'reg = <0x3ffff000 0x1000>;')}", {})
+    assert outside == "/chosen/domU1/module@0: reg 0x3ffff000..0x40001000 is not inside RAM"
 
 
 def test_reg_added_when_missing_and_fit_checked() -> None:
