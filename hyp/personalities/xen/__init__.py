@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .abi import ENOSYS, GUEST_EVTCHN_PPI, HYPERCALL_TAG
+from .abi import ENOSYS, HYPERCALL_TAG
 from .console import setup_console
 from .domain import STATE_KEY, XenDomain, XenRuntime, domain_of
+from .host import HostHypervisor, add_hypervisor_node
 from .hypercalls import dispatch
 
 if TYPE_CHECKING:
@@ -31,23 +32,27 @@ class Personality:
     name = "xen"
 
     def __init__(self) -> None:
-        self.host_event_intid: int | None = None  # set by host_fixup when the host tree gets /hypervisor
+        self.host: HostHypervisor | None = None  # what host_fixup put in the host's /hypervisor node
 
     def guest_board(self, spec: GuestSpec) -> GuestBoard:
-        # TODO(issue 7): hyp/personalities/guest_board.py's xen_board is being written; until it lands
-        # a xen guest has no board, and saying so beats inventing one here.
-        try:
-            from armboot.hyp.personalities.guest_board import xen_board
-        except ImportError as e:
-            raise NotImplementedError("the xen guest board (guest_board.xen_board) is not written yet") from e
+        """Xen's guest layout; /hypervisor on the lowest PPI the guest's tree leaves free."""
+        from armboot.hyp.personalities.guest_board import xen_board
+
         return xen_board(spec)
 
+    @property
+    def host_event_intid(self) -> int | None:
+        return None if self.host is None else self.host.event_intid
+
     def host_fixup(self, runtime: XenRuntime, tree: DeviceTree) -> None:
-        """TODO(issue 7): the host's /hypervisor node (dom0), once choose_event_ppi exists."""
+        """The host is dom0: its tree gets /hypervisor, on the lowest PPI its own devices leave free."""
+        from armboot.hyp.personalities.guest_board import choose_event_ppi
+
+        self.host = add_hypervisor_node(tree, runtime.machine, choose_event_ppi(tree))
 
     def attach(self, runtime: XenRuntime, vm: Vm, board: GuestBoard | None) -> None:
         """Make ``vm`` a domain; a guest (``board`` given) gets its PV console, as Xen gives dom0less domUs."""
-        intid = self.host_event_intid if board is None else getattr(board, "event_intid", GUEST_EVTCHN_PPI)
+        intid = self.host_event_intid if board is None else board.event_intid
         dom = XenDomain(vm, runtime, intid)
         vm.personality_state[STATE_KEY] = dom
         if not vm.is_host:

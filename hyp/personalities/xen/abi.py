@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # The HVC immediate that marks a Xen hypercall (arch-arm.h XEN_HYPERCALL_TAG); number in x16.
 HYPERCALL_TAG = 0xEA1
-XEN_VERSION = (4, 19)  # what XENVER_version reports; the guest DT says "xen,xen-4.19"
+XEN_VERSION = (4, 17)  # what XENVER_version reports; guest trees say "xen,xen-4.17" (guest_board.py)
 PAGE_SIZE = 0x1000
 
 # Guest IPA layout (arch-arm.h); guests should take the grant region from /hypervisor reg.

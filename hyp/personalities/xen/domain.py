@@ -17,6 +17,7 @@ from .grant import GrantTable
 
 if TYPE_CHECKING:
     from ...core.vm import Vm
+    from ...platform.board import Machine
 
 STATE_KEY = "xen"
 
@@ -28,6 +29,9 @@ class XenRuntime(Protocol):
     def vms(self) -> Sequence[Vm]:
         """Every VM, the host (domain 0) included."""
         ...
+
+    @property
+    def machine(self) -> Machine: ...
 
     def alloc_page(self) -> int:
         """PA of a zeroed page of the runtime's pool (no VM's stage 2 maps it); ``RuntimeError_`` when exhausted."""
