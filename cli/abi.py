@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .build import source_options
 from .common import EXIT_USAGE
@@ -110,7 +111,7 @@ def _text(comparisons: list, quiet: int) -> None:
     out = Console(highlight=False, soft_wrap=True)
     for c in comparisons:
         n = counts(c.findings)
-        out.print(f"[bold underline]{c.old} -> {c.new}[/]: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
+        out.print(f"[bold underline]{escape(f'{c.old} -> {c.new}')}[/]: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
         for f in c.findings:
             if quiet >= 2 or (quiet and f.cls != "breaking"):
                 continue
@@ -162,14 +163,15 @@ def rules_cmd(fmt: Annotated[str, typer.Option("--format", help="text or json")]
     if fmt != "text":
         _fail("--format takes text or json")
     out = Console(highlight=False, soft_wrap=True)
-    out.print("[bold]Tree rules[/] (armboot abi diff/check/history), first match wins:")
+    out.print("[bold]Tree rules[/] (armboot abi diff/check/history), the first that matches a change decides:")
     for r in RULES:
-        where = f" ({', '.join(r.props)})" if r.props else ""
-        out.print(f"  [bold]{r.id}[/] [{r.cls}] on {'/'.join(r.kinds)}{where}\n      {r.summary}; {r.why}\n      e.g. {r.example}", markup=True)
+        where = f" of {', '.join(r.props)}" if r.props else ""
+        out.print(f"  [bold]{r.id}[/] {escape(f'[{r.cls}]')} on {'/'.join(r.kinds)}{escape(where)}")
+        out.print(f"      {escape(r.summary)}: {escape(r.why)}\n      e.g. {escape(r.example)}")
     out.print("[bold]Schema rules[/] (armboot abi schemas):")
     for rule_id, (cls, why) in SCHEMA_RULES.items():
-        out.print(f"  [bold]{rule_id}[/] [{cls}]: {why}")
-    out.print("Reclass with --rule ID=breaking|compatible|info|off.")
+        out.print(f"  [bold]{rule_id}[/] {escape(f'[{cls}]')}: {escape(why)}")
+    out.print("Reclass a rule with --rule ID=breaking|compatible|info|off.")
 
 
 @app.command("snapshot", no_args_is_help=True)
@@ -315,7 +317,7 @@ def schemas_cmd(
         out = Console(highlight=False, soft_wrap=True)
         for f in found:
             where = f"{f.location}: " if f.location else ""
-            out.print(f"{where}[bold]{f.cls}[/] ({f.rule}): {f.schema}{f.pointer}: {f.message}")
+            out.print(f"{escape(where)}[bold]{f.cls}[/] ({f.rule}): {escape(f'{f.schema}{f.pointer}: {f.message}')}")
         out.print(f"{sum(f.cls == 'breaking' for f in found)} breaking, {len(found)} finding(s)")
     if any(f.cls in failing for f in found):
         raise typer.Exit(EXIT_FINDINGS)

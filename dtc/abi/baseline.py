@@ -63,7 +63,21 @@ def _shape_problem(data: object) -> str:
 
 def dump_baseline(baseline: dict) -> bytes:
     """Stable text (sorted keys, one property per line) so that a committed baseline diffs well."""
-    return (json.dumps(baseline, indent=1, sort_keys=True) + "\n").encode()
+    values: list[str] = []
+
+    def one_line(value: object) -> str:
+        values.append(json.dumps(value, sort_keys=True))
+        return f"\0{len(values) - 1}"
+
+    shaped = {**baseline, "boards": {
+        name: {version: {**record, "nodes": {
+            path: {key: ({p: one_line(v) for p, v in item.items()} if key == "props" else one_line(item))
+                   for key, item in entry.items()}
+            for path, entry in record["nodes"].items()}}
+            for version, record in versions.items()}
+        for name, versions in baseline["boards"].items()}}  # fmt: skip
+    text = json.dumps(shaped, indent=1, sort_keys=True)
+    return (re.sub(r'"\\u0000(\d+)"', lambda m: values[int(m.group(1))], text) + "\n").encode()
 
 
 def snapshot(baseline: dict, name: str, version: str, record: dict) -> None:

@@ -60,7 +60,7 @@ class Reader:
     """Reads boards into records, sharing the parse cache between them."""
 
     def __init__(self, build: BuildOptions, auto_include: bool = False, locations: bool = True) -> None:
-        self.build = replace(build, quiet=2, checks=[*build.checks, *QUIET_CHECKS])
+        self.build = replace(build, checks=[*build.checks, *QUIET_CHECKS])
         self.auto_include = auto_include
         self.locations = locations
         self.cache = ParseCache()

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Diagnostic, DtcError
+from ..outputs import write_atomic
 from ..source import Location
 
 SCHEMA_RULES = {
@@ -45,17 +47,27 @@ class SchemaFinding:
 
 
 def load_schemas(folder: str) -> dict[str, Any]:
-    """The processed schemas of a folder (with dtschema's core ones), keyed by $id."""
+    """The processed schemas of a folder (with dtschema's core ones), keyed by $id; processed once,
+    then read from the cache ``armboot check`` keeps (keyed by every schema file's content)."""
     import dtschema
+
+    from ..schemacheck import _cache_path
 
     if not os.path.isdir(folder):
         raise DtcError(Diagnostic("error", f"{folder}: no such folder of schemas", file=folder))
+    cached = _cache_path([os.path.abspath(folder)])
+    if cached.exists():
+        with contextlib.suppress(Exception):
+            return dtschema.DTValidator([str(cached)]).schemas
     noise = io.StringIO()
     with contextlib.redirect_stderr(noise):
         schemas = dtschema.DTValidator([os.path.abspath(folder)]).schemas
     broken = [m.group("file") for m in _UNREADABLE.finditer(noise.getvalue())]
     if broken:
         raise DtcError([_parse_error(f) for f in broken])
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(str(cached), json.dumps(schemas).encode())
     return schemas
 
 
