@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from armboot.dtc.data import Data, Kind, Marker, string_data
+from armboot.dtc.data import Data, Kind, Marker
 
 from ...arch.gicv2 import GicV2
 from .abi import XEN_VERSION
@@ -46,6 +46,15 @@ def _cells(groups: list[tuple[int, ...]]) -> Data:
     return Data(value, tuple(markers))
 
 
+def _strings(*texts: str) -> Data:
+    """A string list marked string by string, so that its DTS reads "a", "b"."""
+    value, markers = b"", []
+    for text in texts:
+        markers.append(Marker(len(value), Kind.STRING))
+        value += text.encode() + b"\0"
+    return Data(value, tuple(markers))
+
+
 def _split(value: int, cells: int) -> tuple[int, ...]:
     return tuple(value >> (32 * i) for i in reversed(range(cells)))
 
@@ -74,7 +83,7 @@ def add_hypervisor_node(tree: DeviceTree, machine: Machine, event_intid: int) ->
     mask = ((1 << len(machine.cpu_specs)) - 1) << 8 if isinstance(machine.gic, GicV2) else 0  # GICv2 CPU mask
     node = Node(f"hypervisor@{base:x}")
     for prop in (
-        Property("compatible", string_data(f"xen,xen-{XEN_VERSION[0]}.{XEN_VERSION[1]}", "xen,xen")),
+        Property("compatible", _strings(f"xen,xen-{XEN_VERSION[0]}.{XEN_VERSION[1]}", "xen,xen")),
         Property("reg", _cells(reg)),
         Property("interrupts", _cells([(1, event_intid - PPI_FIRST, mask | LEVEL_HIGH)])),
     ):
