@@ -10,6 +10,10 @@ Prints three measurements (each in a fresh process, best of --rounds):
 
 then the findings per rule and class.  --write FILE makes the Markdown page
 (docs/abi/history.md): the counts per rule, per class and per board.
+
+--equivalence checks, on every board of both versions, that a tree compares equal
+to its own .dtb, and to itself with every phandle renumbered and every node and
+property reordered (as source and as .dtb): any finding there is a bug.
 """
 
 from __future__ import annotations
@@ -58,6 +62,52 @@ def history() -> None:
         rows.append([c.board, c.count("breaking"), c.count("compatible"), c.count("info")])
         rules.update(f"{f.rule}\t{f.cls}" for f in c.findings)
     print(json.dumps({"seconds": time.perf_counter() - t0, "boards": rows, "rules": rules, "errors": errors}))
+
+
+def equivalence() -> None:
+    """Every corpus board against its .dtb and its renumbered, reordered self: no finding expected."""
+    from armboot.dtc.abi import diff, normalise
+    from armboot.dtc.abi.corpus import kernel_options
+    from armboot.dtc.abi.inputs import QUIET_CHECKS
+    from armboot.dtc.compiler import emit, load, process
+    from armboot.dtc.data import Kind
+    from armboot.dtc.fdtread import parse_dtb
+    from armboot.dtc.frontend import ParseCache
+
+    t0 = time.perf_counter()
+    boards = comparisons = 0
+    bad: list[str] = []
+    for version in ("v4.9", "v4.14"):
+        opts = kernel_options(CORPUS / version)
+        opts.checks = list(QUIET_CHECKS)
+        cache = ParseCache()
+        for path in sorted((CORPUS / version / "arm64").rglob("*.dts")):
+            tree, _, _ = load(str(path), opts, cache)
+            process(tree, opts)
+            source = normalise(tree)
+            blob = normalise(parse_dtb(emit(tree, "dtb", opts)[0])[0])
+            for node in tree.walk():
+                node.children.reverse()
+                node.props.reverse()
+                for prop in node.properties:
+                    if prop.name in ("phandle", "linux,phandle"):
+                        prop.data = prop.data.patch_cell(0, prop.u32() + 1000)
+                    for m in prop.data.markers:
+                        if m.kind == Kind.REF_PHANDLE:
+                            cell = int.from_bytes(prop.value[m.offset : m.offset + 4], "big")
+                            prop.data = prop.data.patch_cell(m.offset, cell + 1000)
+            shuffled = normalise(tree)
+            shuffled_blob = normalise(parse_dtb(emit(tree, "dtb", opts)[0])[0])
+            boards += 1
+            for name, (a, b) in {"dts/dtb": (source, blob), "renumbered": (source, shuffled),
+                                 "renumbered dtb": (blob, shuffled_blob), "dts/renumbered dtb": (source, shuffled_blob),
+                                 "renumbered dtb/dts": (shuffled_blob, source)}.items():  # fmt: skip
+                comparisons += 1
+                found = diff(a, b)
+                if found:
+                    bad.append(f"{version}/{path.relative_to(CORPUS / version)} {name}: {found[0].rule} {found[0].path}")
+    print(f"{boards} boards, {comparisons} comparisons, {len(bad)} with findings (expected 0), {time.perf_counter() - t0:.1f} s")
+    print(*bad, sep="\n")
 
 
 def child(mode: str) -> dict:
@@ -122,7 +172,10 @@ def main() -> None:
     ap.add_argument("mode", nargs="?", choices=("one-diff", "history"), help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--write", metavar="FILE", help="write the Markdown page of the history here")
+    ap.add_argument("--equivalence", action="store_true", help="check the trees that must compare equal, and stop")
     a = ap.parse_args()
+    if a.equivalence:
+        return equivalence()
     if a.mode == "one-diff":
         return one_diff()
     if a.mode == "history":

@@ -317,3 +317,32 @@ def test_same_schemas_nothing_to_report_and_bad_schema_is_exit_2(tmp_path: Path)
     assert code == 2 and re.search(r"broken\.yaml:\d+:\d+: error", err), err
     code, _, err = run("abi", "schemas", old, tmp_path / "nowhere")
     assert code == 2 and "no such folder" in err
+
+
+# The documentation's promises.
+
+
+def test_every_rule_is_documented_with_its_class() -> None:
+    doc = (ROOT / "docs/abi/README.md").read_text()
+    for r in RULES:
+        assert f"| {r.id} | {r.cls} |" in doc, r.id
+
+
+def test_the_ci_recipes_run_the_gate_and_pass_on_this_repository(tmp_path: Path) -> None:
+    """The commands the GitHub workflow and the pre-commit entry run, run here (from the repository's root)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    workflow = yaml.load((ROOT / "docs/abi/ci/github-workflow.yml").read_text())
+    commands = [s["run"] for s in workflow["jobs"]["abi"]["steps"] if "armboot abi check" in s.get("run", "")]
+    hook = yaml.load((ROOT / "docs/abi/ci/pre-commit-config.yaml").read_text())["repos"][0]["hooks"][0]
+    commands.append(" ".join([hook["entry"], *hook["args"]]))
+    assert len(commands) == 3
+    for command in commands:
+        args = command.split()
+        assert args[:3] == ["armboot", "abi", "check"]
+        if "-o" in args:  # the report goes to a scratch folder here
+            args[args.index("-o") + 1] = str(tmp_path / args[args.index("-o") + 1])
+        code, _, err = run(*[a if not a.startswith(("boards/", "docs/")) else ROOT / a for a in args[1:]])
+        assert code == 0, (command, err)
+    assert json.loads((tmp_path / "dt-abi.sarif").read_text())["runs"][0]["results"] == []
