@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -60,12 +60,12 @@ def _fail_classes(spec: str) -> set[str]:
     return classes
 
 
-def _fail(message: str):
-    stderr.print(f"[bold red]error:[/bold red] {message}")
+def _fail(message: str) -> NoReturn:
+    stderr.print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(EXIT_BAD)
 
 
-def _bad_input(diagnostics: list) -> None:
+def _bad_input(diagnostics: list) -> NoReturn:
     render_all(diagnostics)
     raise typer.Exit(EXIT_BAD)
 

@@ -108,7 +108,7 @@ class Differ:
             self._compare_node(old_path, new_path, irq_reported)
         return self._classify()
 
-    # Matching.
+    # Paths.
 
     def map_old(self, path: str | None) -> str:
         """An old node's path in the new tree's terms (GONE when it is not there); a path that names
@@ -243,7 +243,8 @@ class Differ:
 
     def _gone_targets(self, path: str, name: str, a: Value, b: Value) -> None:
         gone = [p for p in references(a) if self.map_old(p) == GONE]
-        dangling = [c for c in flat(b) if isinstance(c, str) and c.startswith("&?") and c not in flat(a)]
+        before = flat(a)
+        dangling = [c for c in flat(b) if isinstance(c, str) and c.startswith("&?") and c not in before]
         if gone or dangling:
             what = ", ".join([*gone, *(f"phandle {c[2:]}" for c in dangling)])
             self._add("reference-target-gone", path, name, f"refers to {what}, which the new tree does not have", a, b)
