@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from unicorn import (
     UC_ARCH_ARM64,
-    UC_HOOK_BLOCK,
-    UC_HOOK_INSN,
     UC_HOOK_INTR,
     UC_HOOK_MEM_FETCH_UNMAPPED,
     UC_HOOK_MEM_READ_UNMAPPED,
@@ -50,7 +48,7 @@ from .exceptions import (
     esr,
 )
 from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2, sysreg_iss
-from .ucregs import accelerate
+from .ucregs import accelerate, add_sys_hook
 
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
@@ -66,11 +64,18 @@ DIRECT_REGS = {
 # so EL2's accesses to the EL1 registers go to a shadow copy restored on the ERET.
 EL1_MMU = {BY_NAME[n] for n in ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1", "ELR_EL1", "SPSR_EL1")}
 ERET = 0xD69F03E0
+CURRENT_EL = (3, 0, 4, 2, 2)
 X_REGS = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
 
 SCR_EL3_BASE = 0x431  # NS | RES1 bits 4,5 | RW (HCE added when EL2 is enabled)
 SCR_HCE = 1 << 8
 HCR_RW = 1 << 31
+HCR_IMO, HCR_VI = 1 << 4, 1 << 7
+# unicorn's own HCR_EL2 (the payload's virtual EL2 keeps its own copy): with IMO set, VI is the CPU's
+# IRQ line, and QEMU takes the interrupt at EL1 exactly where PSTATE.I first allows it.
+HCR_LINE = HCR_RW | HCR_IMO
+HCR_ENC = cp_reg(BY_NAME["HCR_EL2"])
+WATCH_CHUNK = 200  # instructions between checks for an unmask while the payload's EL2 holds an IRQ
 
 
 class Firmware(Protocol):
@@ -139,8 +144,8 @@ class Cpu:
         self._fault: tuple[int, bool, bool] | None = None
         self._retried_pc: int | None = None
         self.irq_source: Callable[[Cpu], bool] | None = None  # the platform's "is an IRQ pending for me"
-        self._irq_hook: int | None = None
-        self._irq_watch_on = False
+        self._irq_watch_on = False  # an IRQ held while in the virtual EL2: check for it between short chunks
+        self._line = False  # HCR_EL2.VI as last written: the IRQ line into unicorn
         self._hooks: list[int] = []
         self._install_hooks()
 
@@ -198,11 +203,14 @@ class Cpu:
     def map_mmio(self, address: int, size: int, read: Callable[[int, int], int], write: Callable[[int, int, int], None]) -> None:
         def rd(_uc: Uc, offset: int, sz: int, _ud: object) -> int:
             self.traps.add("mmio")
-            return read(offset, sz) & ((1 << (8 * sz)) - 1)
+            value = read(offset, sz) & ((1 << (8 * sz)) - 1)
+            self.update_line()  # e.g. an acknowledge: the line drops before the next instruction
+            return value
 
         def wr(_uc: Uc, offset: int, sz: int, value: int, _ud: object) -> None:
             self.traps.add("mmio")
             write(offset, sz, value)
+            self.update_line()
 
         self.uc.mmio_map(address, size, rd, None, wr, None)
 
@@ -227,13 +235,24 @@ class Cpu:
     def _install_hooks(self) -> None:
         uc = self.uc
         self._hooks.append(uc.hook_add(UC_HOOK_INTR, self._on_intr))
-        self._hooks.append(uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS))
-        self._hooks.append(uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR))
+        self._hooks.append(add_sys_hook(uc, A.UC_ARM64_INS_MRS, self._wants_mrs, self._on_mrs))
+        self._hooks.append(add_sys_hook(uc, A.UC_ARM64_INS_MSR, self._wants_msr, self._on_msr))
         self._hooks.append(
             uc.hook_add(
                 UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped
             )
         )
+
+    def _wants_mrs(self, enc: Encoding) -> bool:
+        """Whether an MRS needs armboot (the rest, most of them, run natively)."""
+        return (
+            enc in self.sysreg_read
+            or enc in self.id_overrides
+            or (self.el2 is not None and self.el2.active and (enc in EL1_MMU or enc == CURRENT_EL))
+        )
+
+    def _wants_msr(self, enc: Encoding) -> bool:
+        return enc in self.sysreg_write or (self.el2 is not None and self.el2.active and enc in EL1_MMU)
 
     def _on_mrs(self, uc: Uc, reg: int, cp: object, _ud: object) -> int:
         enc = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)  # type: ignore[attr-defined]
@@ -246,6 +265,8 @@ class Cpu:
             if value is None:  # declined: the access traps (EXCP_HYP_TRAP) or runs natively
                 return 0
             uc.reg_write(reg, value & 0xFFFFFFFFFFFFFFFF)
+            if self._line:  # an acknowledge (ICC_IAR1_EL1) may have dropped the line
+                self.update_line()
             return 1
         override = self.id_overrides.get(enc)
         if override is not None:
@@ -253,7 +274,7 @@ class Cpu:
             real = uc.reg_read(A.UC_ARM64_REG_CP_REG, cp_reg(enc))
             uc.reg_write(reg, override(real) & 0xFFFFFFFFFFFFFFFF)
             return 1
-        if self.el2 is not None and self.el2.active and enc == (3, 0, 4, 2, 2):  # CurrentEL
+        if self.el2 is not None and self.el2.active and enc == CURRENT_EL:
             uc.reg_write(reg, P.current_el_value(2))
             return 1
         return 0
@@ -267,6 +288,7 @@ class Cpu:
         if handler is not None:
             if handler(self, cp.val) is False:  # type: ignore[attr-defined,func-returns-value]
                 return 0
+            self.update_line()  # a timer or GIC CPU-interface write may raise or drop it
             return 1
         return 0
 
@@ -349,6 +371,7 @@ class Cpu:
             if access is not None and self.emulate_sysreg(access):
                 self.traps.add("sysreg")
                 self.pc = pc + 4
+                self.update_line()
                 return
         except _TakenToEl2:
             self.traps.add("sysreg_trap")
@@ -476,33 +499,39 @@ class Cpu:
         return bool(self.pstate & P.I)
 
     def watch_irq_unmask(self) -> None:
-        """An interrupt is pending but masked: take it as soon as the payload unmasks.
+        """An interrupt is pending but cannot be taken now: take it as soon as the payload allows.
 
-        unicorn does not report ``msr daifclr``; a block hook (present only while
-        watching) sees the unmask at the next block, which QEMU starts right after
-        a DAIF write, so the interrupt is taken where the architecture allows.
+        At EL1 this is the IRQ line (HCR_EL2.VI with IMO, in unicorn's own
+        HCR_EL2): QEMU takes the interrupt by itself at the first instruction
+        boundary where PSTATE.I is clear, right after an ``msr daifclr`` or an
+        ERET, as the architecture requires.  While the payload is in its
+        virtual EL2 (hardware EL1, where VI would wrongly fire), the slice runs
+        in short chunks with a check between them.
         """
-        self._irq_watch_on = True
-        if self._irq_hook is None:
-            self._irq_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
-            self.uc.ctl_flush_tb()
+        if self.el2 is not None and self.el2.active:
+            self._irq_watch_on = True
+        else:
+            self.update_line()
 
-    def _on_block(self, uc: Uc, address: int, size: int, _ud: object) -> None:
-        if not self._irq_watch_on or self.pstate & P.I or (self.el2 is not None and self.el2.active):
-            return
-        self._irq_watch_on = False
-        if self.irq_source is not None and self.irq_source(self):
-            self.take_irq()
+    def set_line(self, level: bool) -> None:
+        """Drive the IRQ line into unicorn (never while in the virtual EL2)."""
+        if level and self.el2 is not None and self.el2.active:
+            level = False
+            self._irq_watch_on = True
+        if level != self._line:
+            self._line = level
+            if level:
+                self.traps.add("irq")
+                self.waiting = False
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (*HCR_ENC, HCR_LINE | (HCR_VI if level else 0)))
 
-    def _end_irq_watch(self) -> None:
-        """Remove the block hook between slices (hooks cannot be flushed from inside one)."""
-        if self._irq_hook is not None and not self._irq_watch_on:
-            self.uc.hook_del(self._irq_hook)
-            self._irq_hook = None
-            self.uc.ctl_flush_tb()
+    def update_line(self) -> None:
+        """The line follows the platform's "IRQ pending for this CPU" (after anything that may change it)."""
+        if self.irq_source is not None:
+            self.set_line(self.irq_source(self))
 
     def take_irq(self) -> None:
-        """An IRQ at the current PC (routed to EL1, or held while the payload is in virtual EL2)."""
+        """An IRQ at the current PC, entered by armboot (after the virtual EL2 returned to EL1)."""
         self.traps.add("irq")
         self.waiting = False
         self.enter_el1(Vector.IRQ, self.pc)
@@ -524,7 +553,18 @@ class Cpu:
     def run(self, budget: int) -> None:
         """Run at most ``budget`` instructions; afterwards ``waiting`` tells whether a WFI ended the slice."""
         self._stopped = False
-        self._end_irq_watch()
+        self.update_line()
+        while budget > 0:
+            chunk = min(budget, WATCH_CHUNK) if self._irq_watch_on else budget
+            self._run(chunk)
+            budget -= chunk
+            if self._stopped or not self.on or self.waiting:
+                return
+            if self._irq_watch_on and not (self.el2 is not None and self.el2.active):
+                self._irq_watch_on = False
+                self.update_line()
+
+    def _run(self, budget: int) -> None:
         try:
             self.uc.emu_start(self.pc, 0xFFFFFFFFFFFFFFFF, count=budget)
         except UcError as e:
@@ -552,5 +592,6 @@ class Cpu:
         """What EL3 firmware leaves behind for a non-secure payload: SCR_EL3.HCE gates HVC."""
         scr = SCR_EL3_BASE | (SCR_HCE if hyp else 0)
         self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["SCR_EL3"], scr))
-        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["HCR_EL2"], HCR_RW))
+        self.uc.reg_write(A.UC_ARM64_REG_CP_REG, (*HCR_ENC, HCR_LINE))
+        self._line = False
         self.uc.reg_write(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME["CNTHCTL_EL2"], 3))

@@ -197,6 +197,9 @@ class VirtualEL2:
         """Save EL1's context that EL2 overwrites (lazily: the rest is read when EL2 touches it)."""
         cpu = self.cpu
         self.active = True
+        if cpu._line:  # hardware EL1 now runs EL2's code: hold the IRQ until EL1 is back
+            cpu.set_line(False)
+            cpu._irq_watch_on = True
         cpu.uc.reg_write(A.UC_ARM64_REG_SP, self.sp_el2)
         self._saved_mmu = {n: cpu.sysreg(n) for n in ("SCTLR_EL1", *_EL1_RETURN)}
         self._restore: set[str] = set()  # what must be written back on the way out
@@ -254,6 +257,7 @@ class VirtualEL2:
         cpu.load_sp(target)
         cpu.pc = elr
         self._disarm()
+        cpu.update_line()  # an IRQ held while in EL2 is taken at EL1 as soon as PSTATE.I allows
 
     # The ERET watch: a code hook present only while in EL2, so EL1 runs at full speed.
 

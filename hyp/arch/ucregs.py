@@ -13,14 +13,17 @@ coprocessor (``UC_ARM64_REG_CP_REG``) tuples, and hands every other register
 from __future__ import annotations
 
 import ctypes
+import struct
 from collections.abc import Callable
 from typing import Any
 
-from unicorn import UcError
+from unicorn import UC_HOOK_INSN, UcError
 from unicorn import arm64_const as A
+from unicorn.unicorn_py3.arch.types import uc_hook_h
 from unicorn.unicorn_py3.unicorn import uclib
 
 _CP = A.UC_ARM64_REG_CP_REG
+_HOOK_INSN = UC_HOOK_INSN
 _WIDE = frozenset(range(A.UC_ARM64_REG_Q0, A.UC_ARM64_REG_Q31 + 1)) | frozenset(
     range(A.UC_ARM64_REG_V0, A.UC_ARM64_REG_V31 + 1)
 )
@@ -83,3 +86,53 @@ def accelerate(uc: Any) -> None:
 
     uc.reg_read = reg_read
     uc.reg_write = reg_write
+
+
+SysHook = Callable[[Any, int, _CpReg, Any], int]
+_SYS_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+Encoding = tuple[int, int, int, int, int]
+
+
+def add_sys_hook(uc: Any, insn: int, wanted: Callable[[Encoding], bool], callback: SysHook) -> int:
+    """An MRS/MSR hook that costs little for the registers nobody asked about.
+
+    unicorn calls the hook for every MRS (or MSR) executed, and Linux runs
+    millions of them (``current`` is SP_EL0, IRQ flags are DAIF).  The
+    binding's wrapper builds a named tuple per call; here the raw C callback
+    keys a cache on the instruction's 20 encoding bytes and goes to Python
+    proper only when ``wanted(encoding)`` says so.  Exceptions are recorded on
+    the engine and stop it, as the binding does, so ``emu_start`` re-raises them.
+    """
+    encodings: dict[bytes, Encoding] = {}
+    raw_at, from_address, unpack = (ctypes.c_char * 20).from_address, _CpReg.from_address, _unpack5
+
+    def raw(_handle: int, reg: int, ptr: int, _key: int) -> int:
+        try:
+            key = raw_at(ptr).raw
+            enc = encodings.get(key)
+            if enc is None:
+                crn, crm, op0, op1, op2 = unpack(key)
+                enc = encodings[key] = (op0, op1, crn, crm, op2)
+            if not wanted(enc):
+                return 0
+            return callback(uc, reg, from_address(ptr), None)
+        except BaseException as e:  # recorded; emu_start re-raises it
+            if uc._hook_exception is None:
+                uc._hook_exception = e
+            uc.emu_stop()
+            return 0
+
+    fptr = _SYS_CFUNC(raw)
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(
+        uc._uch, ctypes.byref(handle), _HOOK_INSN, fptr, ctypes.c_void_p(0),
+        ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
+    )  # fmt: skip
+    if status:
+        raise UcError(status)
+    uc._callbacks[handle.value] = fptr  # keep the C callback alive as long as the engine
+    return handle.value
+
+
+def _unpack5(raw: bytes) -> tuple[int, int, int, int, int]:
+    return struct.unpack_from("<5I", raw)  # type: ignore[return-value]

@@ -329,10 +329,7 @@ class Runtime:
     def deliver_irq(self, cpu: Cpu) -> None:
         if cpu.irq_source is None:
             cpu.irq_source = self.irq_pending
-        if cpu.irq_masked():
-            cpu.watch_irq_unmask()
-            return
-        cpu.take_irq()
+        cpu.watch_irq_unmask()
 
     def after_slice(self, cpu: Cpu, preempted: bool) -> None:
         """Count how a slice ended: WFI (the vCPU yields) or the runtime's tick preempting it."""

@@ -25,12 +25,10 @@ class BarePlatform:
         return self.machine.gic.irq_pending(cpu.index)
 
     def deliver_irq(self, cpu: Cpu) -> None:
+        """Raise the CPU's IRQ line: taken where PSTATE.I allows (held while the payload is in its EL2)."""
         if cpu.irq_source is None:
             cpu.irq_source = self.irq_pending
-        if cpu.irq_masked() or (cpu.el2 is not None and cpu.el2.active):
-            cpu.watch_irq_unmask()
-            return
-        cpu.take_irq()
+        cpu.watch_irq_unmask()
 
     def update_timers(self) -> None:
         self.machine.update_timers()
