@@ -1,9 +1,10 @@
 """The Xen-aware guest payload (boards/payloads/xenguest) under the runtime's xen personality, end to end.
 
-The host payload runs as dom0 beside one dom0less guest.  What the guest
-prints comes through HYPERVISOR_console_io; what it leaves in its PV console
-ring is read back through the personality's state, since the host payload
-has no console backend yet (the guest says that no backend took the line).
+The host payload runs as dom0 beside dom0less guests.  What a guest prints
+comes through HYPERVISOR_console_io.  The committed host payload has no PV
+console backend wired in yet, so the line a guest leaves in its ring is read
+back through the personality's state; the backend (host/xen_backend.c) is
+tested in a copy of the host payload built with it wired in.
 """
 
 from __future__ import annotations
@@ -27,18 +28,14 @@ HOST = PAYLOADS / "host" / "host.bin"
 BUDGET = 60_000_000  # instructions: a stuck payload ends as "timeout", never hangs the suite
 
 
-def tree(tmp_path: Path, bootargs: str, vpl011: bool = False) -> Path:
-    dts = tmp_path / "xen.dts"
-    dts.write_text(
-        f"""/include/ "{ROOT / "boards" / "virt.dts"}"
-&{{/chosen}} {{
-	domU1 {{
+def domain(name: str, bootargs: str) -> str:
+    return f"""
+	{name} {{
 		compatible = "xen,domain";
 		#address-cells = <1>;
 		#size-cells = <1>;
 		memory = <0x0 0x4000>;
 		cpus = <1>;
-		{"vpl011;" if vpl011 else ""}
 		module@0 {{
 			compatible = "multiboot,kernel", "multiboot,module";
 			reg = <0x0 0x0>;
@@ -46,21 +43,26 @@ def tree(tmp_path: Path, bootargs: str, vpl011: bool = False) -> Path:
 			bootargs = "{bootargs}";
 		}};
 	}};
-}};
 """
-    )
+
+
+def tree(tmp_path: Path, *guests: tuple[str, str]) -> Path:
+    """virt.dts with one xenguest domain per (name, bootargs)."""
+    dts = tmp_path / "xen.dts"
+    body = "".join(domain(name, args) for name, args in guests)
+    dts.write_text(f'/include/ "{ROOT / "boards" / "virt.dts"}"\n&{{/chosen}} {{{body}}};\n')
     return dts
 
 
-def boot(dts: Path, hypervisor: str) -> tuple[Boot, dict]:
-    opts = BootOptions(board=str(dts), kernel=str(HOST), hypervisor=hypervisor, max_insns=BUDGET, timeout=60)
+def boot(dts: Path, hypervisor: str, host: Path = HOST) -> tuple[Boot, dict]:
+    opts = BootOptions(board=str(dts), kernel=str(host), hypervisor=hypervisor, max_insns=BUDGET, timeout=60)
     result = boot_and_run(opts)
     report = build_report(result)
     return result, {vm["name"]: vm for vm in report["vms"]}
 
 
 def test_xenguest_talks_to_xen(tmp_path: Path) -> None:
-    result, vms = boot(tree(tmp_path, "name=domU1 wait=5"), "xen")
+    result, vms = boot(tree(tmp_path, ("domU1", "name=domU1 wait=5")), "xen")
     guest = vms["domU1"]
     assert guest["exit"] == {"reason": "shutdown", "shutdown": "poweroff"}, guest["console"]
     lines = guest["console"].splitlines()
@@ -93,18 +95,66 @@ def test_xenguest_talks_to_xen(tmp_path: Path) -> None:
 
 def test_xenguest_without_xen_says_so_and_powers_off(tmp_path: Path) -> None:
     """Under the kvm personality there is no /hypervisor: a line on the PL011, PSCI SYSTEM_OFF."""
-    _, vms = boot(tree(tmp_path, "name=plain"), "kvm")
+    _, vms = boot(tree(tmp_path, ("domU1", "name=plain")), "kvm")
     guest = vms["domU1"]
     assert guest["console"] == 'plain: no /hypervisor node (compatible "xen,xen"): not running on Xen\n'
     assert guest["exit"]["reason"] == "system_off"
 
 
 CROSS_GCC = shutil.which("aarch64-linux-gnu-gcc")
-
-
-@pytest.mark.skipif(
+needs_cross = pytest.mark.skipif(
     CROSS_GCC is None or shutil.which("make") is None, reason="no aarch64-linux-gnu-gcc or make"
 )
+
+
+def wired_host(tmp_path: Path) -> Path:
+    """A copy of the host payload with the dom0 console backend wired in, as xen_backend.h says."""
+    shutil.copytree(
+        PAYLOADS / "host", tmp_path / "host", ignore=shutil.ignore_patterns("build", "*.elf", "*.bin")
+    )
+    makefile, main = tmp_path / "host" / "Makefile", tmp_path / "host" / "main.c"
+    text = makefile.read_text()
+    assert "power.o\n" in text
+    makefile.write_text(text.replace("power.o\n", "power.o xen_backend.o\n", 1))
+    text = main.read_text()
+    assert '#include "timer.h"\n' in text and "\tpsci_init(&fdt);\n" in text
+    text = text.replace('#include "timer.h"\n', '#include "timer.h"\n#include "xen_backend.h"\n')
+    call = "\txen_console_backend(&fdt, XEN_BACKEND_MS);\n"
+    main.write_text(text.replace("\tpsci_init(&fdt);\n", call + "\tpsci_init(&fdt);\n"))
+    run = subprocess.run(["make", "-C", str(tmp_path / "host")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "warning" not in run.stderr
+    return tmp_path / "host" / "host.bin"
+
+
+@needs_cross
+def test_dom0_backend_serves_every_guest_console(tmp_path: Path) -> None:
+    host = wired_host(tmp_path)
+    result, vms = boot(tree(tmp_path, ("domU1", "name=domU1"), ("domU2", "name=domU2")), "xen", host)
+    lines = [line for line in vms["host"]["console"].splitlines() if line.startswith("xen: ")]
+    assert lines == [
+        "xen: dom1 console: its port 1 bound as 1, ring mapped at 0x81000000",
+        "xen: dom2 console: its port 1 bound as 2, ring mapped at 0x81001000",
+        "xen: dom0 serves 2 guest consoles for up to 100 ms",
+        "xen: dom1| domU1: hello over the PV console",
+        "xen: dom2| domU2: hello over the PV console",
+        "xen: 2 lines from 2 guests",
+    ]
+    for name in ("domU1", "domU2"):
+        guest = vms[name]
+        assert f"{name}: PV console: the backend took the line and said so (1 event)" in guest["console"]
+        assert guest["exit"] == {"reason": "shutdown", "shutdown": "poweroff"}
+    runtime = result.runtime
+    assert runtime is not None
+    d0 = domain_of(runtime.vms[0])
+    assert d0 is not None and d0.grants.maptrack == {} and d0.ports.channels == {}  # unmapped and closed
+    for vm in runtime.vms[1:]:
+        d = domain_of(vm)
+        entry = d.grants.entry(0) if d is not None else None
+        assert entry is not None and entry.flags == 1  # GTF_permit_access, no longer reading/writing
+
+
+@needs_cross
 def test_xenguest_rebuilds_byte_identical(tmp_path: Path) -> None:
     """Built from a copy: it shares guest/'s start.S, common.c and payload.mk and the host payload's sources."""
     outputs = shutil.ignore_patterns("build", "*.elf", "*.bin")

@@ -1,7 +1,9 @@
 /*
- * The little of Xen's public interface (xen/include/public) this guest uses,
- * as an arm64 guest sees it: hvc #0xEA1 with the hypercall number in x16,
- * arguments in x0-x4, the result in x0; structures laid out by AAPCS64.
+ * The little of Xen's public interface (xen/include/public) armboot's
+ * payloads use, as an arm64 guest sees it: hvc #0xEA1 with the hypercall
+ * number in x16, arguments in x0-x4, the result in x0; structures laid out by
+ * AAPCS64.  Shared by the dom0 console backend (xen_backend.c, the host) and
+ * the Xen-aware guest (../xenguest).
  */
 #ifndef XEN_H
 #define XEN_H
@@ -9,13 +11,17 @@
 #include "arch.h"
 
 typedef unsigned short u16;
+typedef short s16;
 
 #define __HYPERVISOR_memory_op		12
 #define __HYPERVISOR_xen_version	17
 #define __HYPERVISOR_console_io		18
+#define __HYPERVISOR_grant_table_op	20
 #define __HYPERVISOR_sched_op		29
 #define __HYPERVISOR_event_channel_op	32
 #define __HYPERVISOR_hvm_op		34
+
+#define XEN_ESRCH			3	/* no such domain */
 
 #define CONSOLEIO_write			0
 #define XENVER_version			0
@@ -26,7 +32,12 @@ typedef unsigned short u16;
 #define HVMOP_get_param			1
 #define HVM_PARAM_CONSOLE_PFN		17
 #define HVM_PARAM_CONSOLE_EVTCHN	18
+#define EVTCHNOP_bind_interdomain	0
+#define EVTCHNOP_close			3
 #define EVTCHNOP_send			4
+#define GNTTABOP_map_grant_ref		0
+#define GNTTABOP_unmap_grant_ref	1
+#define GNTMAP_host_map			(1 << 1)
 #define SCHEDOP_shutdown		2
 #define SHUTDOWN_poweroff		0
 #define SHUTDOWN_crash			3
@@ -53,8 +64,31 @@ struct sched_shutdown {
 	u32 reason;
 };
 
-struct evtchn_send {
+struct evtchn_port {		/* evtchn_send, evtchn_close */
 	u32 port;
+};
+
+struct evtchn_bind_interdomain {
+	u16 remote_dom;
+	u32 remote_port;
+	u32 local_port;
+};
+
+struct gnttab_map_grant_ref {
+	u64 host_addr;
+	u32 flags;
+	u32 ref;
+	u16 dom;
+	s16 status;
+	u32 handle;
+	u64 dev_bus_addr;
+};
+
+struct gnttab_unmap_grant_ref {
+	u64 host_addr;
+	u64 dev_bus_addr;
+	u32 handle;
+	s16 status;
 };
 
 struct grant_entry_v1 {
@@ -78,9 +112,11 @@ struct shared_info {
 	u32 wc_version, wc_sec, wc_nsec, wc_sec_hi;
 };
 
+#define XENCONS_OUT_SIZE	2048
+
 struct xencons_interface {
 	char in[1024];
-	char out[2048];
+	char out[XENCONS_OUT_SIZE];
 	u32 in_cons, in_prod;
 	u32 out_cons, out_prod;
 };

@@ -10,13 +10,14 @@
  *  - it maps grant frame 0 at the /hypervisor region and shows the entry
  *    the toolstack seeded for its console (grant ref 0);
  *  - it finds its PV console (HVM_PARAM_CONSOLE_PFN/EVTCHN), writes a line
- *    into the ring and notifies the backend (dom0), then waits for the
- *    backend to consume it (an event back, out_cons catching up);
+ *    into the ring and notifies the backend (dom0), then sleeps (WFI, the
+ *    virtual timer as a time limit) until the backend has consumed it and
+ *    says so with an event;
  *  - it powers off with SCHEDOP_shutdown(poweroff).
  *
  * Without /hypervisor it says so on a PL011, if the tree has one, and powers
  * off with PSCI.  bootargs: name=NAME (default "xenguest"), wait=MS (how long
- * to wait for the backend, default 20).
+ * to wait for the backend, default 100).
  */
 #include <stdarg.h>
 
@@ -35,14 +36,15 @@
 #define PRIORITY_MASK	0xf0
 #define EVENT_PRIORITY	0xa0
 #define PAGE_SHIFT	12
-#define DEFAULT_WAIT_MS	20
-#define RELAX		1000
+#define DEFAULT_WAIT_MS	100
+#define CNT_CTL_ENABLE	1
 
 static u8 shared_page[1 << PAGE_SHIFT] __attribute__((aligned(1 << PAGE_SHIFT)));
 static volatile struct shared_info *shared;
 static u64 gicc;
-static u32 event_intid, console_port;
+static u32 event_intid, timer_intid, console_port;
 static volatile u32 console_events, other_events;
+static volatile bool timed_out;
 
 /* Output: console_io, one formatted line at a time */
 
@@ -166,9 +168,12 @@ void el1_irq(void)
 
 	if (intid >= SPURIOUS)
 		return;
-	if (intid == event_intid)
+	if (intid == event_intid) {
 		handle_events();
-	else
+	} else if (intid == timer_intid) {
+		write_sysreg(0, cntv_ctl_el0);	/* the line drops */
+		timed_out = true;
+	} else
 		xsay("unexpected interrupt %u", intid);
 	writel(iar, gicc + GICC_EOIR);
 }
@@ -218,22 +223,47 @@ static void __attribute__((noreturn)) not_on_xen(void)
 	halt();
 }
 
-static bool events_on(void)
+static void enable_ppi(u64 gicd, u32 intid)
+{
+	writeb(EVENT_PRIORITY, gicd + GICD_IPRIORITYR + intid);
+	writel(1U << (intid % 32), gicd + GICD_ISENABLER + intid / 32 * 4);
+}
+
+/* The event PPI, and the virtual timer's (the third of arm,armv8-timer) to bound waits. */
+static bool interrupts_on(void)
 {
 	int gic = fdt_find_compatible(&dt, -1, "arm,cortex-a15-gic");
+	int timer = fdt_find_compatible(&dt, -1, "arm,armv8-timer");
 	u64 gicd;
 
-	if (gic < 0 || !fdt_reg(&dt, gic, 0, &gicd, NULL) || !fdt_reg(&dt, gic, 1, &gicc, NULL)) {
-		xsay("no arm,cortex-a15-gic: no events");
+	if (gic < 0 || !fdt_reg(&dt, gic, 0, &gicd, NULL) || !fdt_reg(&dt, gic, 1, &gicc, NULL) ||
+	    !fdt_interrupt(&dt, timer, 2, &timer_intid)) {
+		xsay("no arm,cortex-a15-gic with an arm,armv8-timer: no events");
 		return false;
 	}
 	writel(1, gicd + GICD_CTLR);
-	writeb(EVENT_PRIORITY, gicd + GICD_IPRIORITYR + event_intid);
-	writel(1U << (event_intid % 32), gicd + GICD_ISENABLER + event_intid / 32 * 4);
+	enable_ppi(gicd, event_intid);
+	enable_ppi(gicd, timer_intid);
 	writel(PRIORITY_MASK, gicc + GICC_PMR);
 	writel(1, gicc + GICC_CTLR);
 	irq_enable();
 	return true;
+}
+
+/* Sleep until the backend has taken everything and said so, or ``ms`` pass. */
+static void wait_for_backend(volatile struct xencons_interface *ring, u32 ms)
+{
+	timed_out = false;
+	write_sysreg(read_sysreg(cntfrq_el0) / 1000 * ms, cntv_tval_el0);
+	write_sysreg(CNT_CTL_ENABLE, cntv_ctl_el0);
+	irq_disable();	/* look, then sleep: an interrupt in between still ends the WFI */
+	while (!timed_out && (ring->out_cons != ring->out_prod || !console_events)) {
+		wfi();
+		irq_enable();
+		irq_disable();
+	}
+	irq_enable();
+	write_sysreg(0, cntv_ctl_el0);
 }
 
 static void show_console_grant(u64 gnttab)
@@ -254,11 +284,10 @@ static void show_console_grant(u64 gnttab)
 static void pv_console(u64 pfn, u32 wait_ms)
 {
 	volatile struct xencons_interface *ring = (volatile struct xencons_interface *)(pfn << PAGE_SHIFT);
-	struct evtchn_send send = { .port = console_port };
+	struct evtchn_port send = { .port = console_port };
 	char text[64];
 	size_t n = 0;
 	u32 prod = ring->out_prod;
-	u64 deadline;
 	s64 rc;
 
 	for (const char *s = guest_name; *s && n < sizeof(text) - 32; s++)
@@ -277,11 +306,10 @@ static void pv_console(u64 pfn, u32 wait_ms)
 	rc = hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u64)&send, 0);
 	xsay("PV console: %lu bytes into the ring at 0x%lx, port %u notified (%ld)", n, pfn << PAGE_SHIFT,
 	     console_port, rc);
-	deadline = deadline_ms(wait_ms);
-	while (ring->out_cons != ring->out_prod && !passed(deadline))
-		cpu_relax(RELAX);
+	wait_for_backend(ring, wait_ms);
 	if (ring->out_cons == ring->out_prod)
-		xsay("PV console: the backend took the line (%u events from it)", console_events);
+		xsay("PV console: the backend took the line and said so (%u event%s)", console_events,
+		     console_events == 1 ? "" : "s");
 	else
 		xsay("PV console: no backend took the line in %u ms (%u bytes wait in the ring)", wait_ms,
 		     ring->out_prod - ring->out_cons);
@@ -330,7 +358,7 @@ void guest_main(u64 dtb, u64 entry_current_el)
 	pfn = hvm_param(HVM_PARAM_CONSOLE_PFN);
 	console_port = (u32)hvm_param(HVM_PARAM_CONSOLE_EVTCHN);
 	xsay("PV console: ring pfn 0x%lx, event channel %u", pfn, console_port);
-	if (pfn && console_port && events_on()) {
+	if (pfn && console_port && interrupts_on()) {
 		arg = bootarg("wait", &len);
 		pv_console(pfn, arg ? (u32)parse_number(&arg, arg + len) : DEFAULT_WAIT_MS);
 	}
