@@ -39,9 +39,9 @@ class VmConsole:
 
 def summary(vms: list[dict]) -> Table:
     """One row per VM: how it ended and what it cost the hypervisor."""
-    table = Table(title="VMs", title_justify="left", show_edge=False)
-    for col in ("VM", "VMID", "vCPUs", "exit", "hvc", "smc", "mmio", "wfi", "stage2", "irq", "injected", "instructions"):
-        table.add_column(col, justify="left" if col in ("VM", "exit") else "right")
+    table = Table(title="VMs (exits by kind)", title_justify="left", show_edge=False, pad_edge=False, box=None)
+    for col in ("VM", "id", "cpus", "exit", "hvc", "smc", "mmio", "wfi", "s2", "irq", "vIRQs", "insns"):
+        table.add_column(col, justify="left" if col in ("VM", "exit") else "right", no_wrap=True)
     for vm in vms:
         exits = vm["exits"]
         reason = vm["exit"]["reason"]
@@ -49,6 +49,13 @@ def summary(vms: list[dict]) -> Table:
         table.add_row(
             vm["name"], str(vm["vmid"]), str(vm["cpus"]), Text(reason, style=style),
             *(str(exits.get(k, 0)) for k in ("hvc", "smc", "mmio", "wfi", "stage2_fault", "irq")),
-            str(vm["injected_irqs"]), f"{vm['instructions']:,}",
+            str(vm["injected_irqs"]), _short(vm["instructions"]),
         )  # fmt: skip
     return table
+
+
+def _short(n: int) -> str:
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)

@@ -36,8 +36,12 @@ BOARD_PARAMS = [
 ]
 
 
+# Boards with guests: booted under the hypervisor runtime by tests/test_hyp_runtime.py.
+HYPERVISOR_BOARDS = ["virt-demo"]
+
+
 def test_every_bundled_board_is_tested() -> None:
-    assert sorted(bundled()) == sorted(p.values[0] for p in BOARD_PARAMS)
+    assert sorted(bundled()) == sorted([*(p.values[0] for p in BOARD_PARAMS), *HYPERVISOR_BOARDS])
 
 
 # Building
@@ -63,7 +67,7 @@ def preprocessed(board: Path, out: Path) -> Path:
 
 
 @pytest.mark.skipif(DTC is None or shutil.which("cpp") is None, reason="needs the reference dtc and cpp")
-@pytest.mark.parametrize("name", [p.values[0] for p in BOARD_PARAMS])
+@pytest.mark.parametrize("name", [*(p.values[0] for p in BOARD_PARAMS), *HYPERVISOR_BOARDS])
 def test_board_builds_as_dtc_builds_it(name: str, tmp_path: Path) -> None:
     board = Path(resolve_board(name))
     run = armboot("build", board, "-o", tmp_path / "armboot.dtb")

@@ -190,6 +190,15 @@ class Runtime:
         vm.add_ram(board.ram_base, carve.pa, carve.size)
         vgic = VGic(spec.cpus)
         vm.vgic = vgic
+        acknowledge = vgic.acknowledge
+
+        def counted(cpu: int, group: int = 1) -> int:
+            intid = acknowledge(cpu, group)
+            if intid < 1020:  # a virtual interrupt delivered to (taken by) the guest
+                vm.injected_irqs += 1
+            return intid
+
+        vgic.acknowledge = counted  # type: ignore[method-assign]
         for w in vgic.windows([board.gicd, board.gicc]):
             vm.add_mmio(w)
         if board.uart is not None:
@@ -259,11 +268,11 @@ class Runtime:
             self._realise(vm)
             return True
         vm.count("stage2_fault")
-        fault = vm.stage2_fault(address)
         if len(vm.faults) < 16:
+            seen = mmio.syndrome(vm, cpu, address, write)  # ESR_EL2/HPFAR_EL2 as EL2 would read them
             vm.faults.append(
                 {"ipa": f"0x{address:x}", "pc": f"0x{cpu.pc:x}", "write": write,
-                 "esr_el2": f"0x{fault.esr(write=write):x}", "hpfar_el2": f"0x{fault.hpfar:x}"}
+                 "esr_el2": f"0x{seen.esr:x}", "hpfar_el2": f"0x{seen.hpfar:x}"}
             )  # fmt: skip
         self._trace(vm, cpu, f"stage2_fault ipa=0x{address:x} {'write' if write else 'read'}")
         return False  # the vCPU takes a synchronous external abort at EL1, as KVM injects

@@ -163,7 +163,6 @@ class Vm:
         """A virtual interrupt for one vCPU (SGI/PPI) or wherever the guest routes an SPI."""
         if self.vgic is None:
             raise ValueError(f"{self.name} has no virtual GIC")
-        self.injected_irqs += 1
         self.vgic.inject(vcpu, intid)
 
     def console_out(self, data: bytes) -> None:
