@@ -28,7 +28,6 @@ from reference import armboot, dtc, needs_dtc
 
 FIX = Path(__file__).resolve().parent / "dom0less"
 VIRT = Path(__file__).resolve().parents[1] / "boards" / "virt.dts"
-HYP_NAME_FINDING = ("/hypervisor@38000000", "node name 'hypervisor' was expected")
 
 
 def make_spec(
@@ -317,19 +316,8 @@ def test_virt_guest_trees_check_strict_clean(
 
 
 @pytest.mark.parametrize("name", ["xen-1", "xen-2-vpl011", "xen-8-fragment"])
-def test_xen_guest_trees_check_strict_clean_but_the_hypervisor_node_name(
-    strict_findings: dict[str, list[tuple[str, str]]], name: str
-) -> None:
-    """/hypervisor has a reg, so dtc wants a unit address; xen,xen.yaml still says the name is exactly "hypervisor"."""
-    assert strict_findings[name] == [HYP_NAME_FINDING]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="xen,xen.yaml's $nodename should allow a unit address (hypervisor@38000000): asked for",
-)
-def test_xen_guest_trees_check_strict_clean(strict_findings: dict[str, list[tuple[str, str]]]) -> None:
-    assert strict_findings["xen-1"] == []
+def test_xen_guest_trees_check_strict_clean(strict_findings: dict[str, list[tuple[str, str]]], name: str) -> None:
+    assert strict_findings[name] == []
 
 
 # The passthrough fragment
