@@ -43,9 +43,9 @@ def compare_versions(
 ) -> Iterator[Comparison | tuple[str, DtcError]]:
     """Each board's old -> new comparison (or the error that kept a version from being read)."""
     old_reader, new_reader = Reader(kernel_options(old_root)), Reader(kernel_options(new_root))
-    olds = dict(old_reader.records([Board(name, old) for name, old, _ in boards], jobs))
-    for board, new in new_reader.records([Board(name, path) for name, _, path in boards], jobs):
-        old = olds[Board(board.name, next(o for n, o, _ in boards if n == board.name))]
+    olds = {board.name: record for board, record in old_reader.records([Board(n, old) for n, old, _ in boards], jobs)}
+    for board, new in new_reader.records([Board(n, new) for n, _, new in boards], jobs):
+        old = olds[board.name]
         if isinstance(old, DtcError) or isinstance(new, DtcError):
             yield board.name, old if isinstance(old, DtcError) else new  # type: ignore[misc]
             continue

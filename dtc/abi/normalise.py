@@ -10,6 +10,7 @@ source, so that findings can point at the line to look at.
 
 from __future__ import annotations
 
+from ..source import Location
 from ..tree import DeviceTree, Node
 from .values import SKIPPED, Decoder
 
@@ -52,9 +53,8 @@ def normalise(tree: DeviceTree, name: str = "", source: str = "", locations: boo
     }
 
 
-def _loc(location: object) -> list:
-    file, line, column = location.file, location.line, location.column  # type: ignore[attr-defined]
-    return [file, line, column]
+def _loc(location: Location) -> list:
+    return [location.file, location.line, location.column]
 
 
 def _irq(decoder: Decoder, node: Node) -> dict | None:
