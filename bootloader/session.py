@@ -185,6 +185,7 @@ def _runtime(opts: BootOptions, tree: DeviceTree, machine: Machine, planner: Pla
         resolve_files(specs, opts.board, opts.modules)
         load_modules(specs, planner, machine)
         runtime = Runtime(machine, personality, specs, planner)
+        runtime.slice_insns = opts.slice_insns
     except (Dom0lessError, RuntimeError_, ValueError) as e:
         raise BootError(f"{opts.board}: {e}") from None
     if opts.vm_console is not None:

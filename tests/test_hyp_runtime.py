@@ -116,3 +116,15 @@ def test_same_tree_same_console_every_run() -> None:
     first, second = run(DEMO), run(DEMO)
     assert [vm["console"] for vm in first["vms"]] == [vm["console"] for vm in second["vms"]]
     assert [vm["instructions"] for vm in first["vms"]] == [vm["instructions"] for vm in second["vms"]]
+
+
+def test_a_vcpu_spinning_in_wfe_yields() -> None:
+    """WFE does nothing on unicorn: the runtime notices the loop around it and shortens that vCPU's slices."""
+    boot = boot_and_run(BootOptions(board=str(ROOT / "tests" / "hyp" / "spin.dts"), max_insns=50_000_000, console=lambda _b: None))
+    assert boot.result is not None and boot.runtime is not None
+    vm = boot.runtime.vms[1]
+    assert vm.exit is not None and vm.exit.reason == "system_off"
+    worker, spinner = (boot.result.per_cpu[c.index] for c in vm.vcpus)
+    assert vm.exits["wfe"] > 0
+    # the worker ran 2M iterations of 2 instructions; a spinner given full slices would have run as long
+    assert worker >= 4_000_000 and spinner * 8 < worker

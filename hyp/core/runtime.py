@@ -25,6 +25,7 @@ from ..platform.devices import Window
 from ..platform.devices.pl011 import Pl011
 from ..platform.mmio import Region
 from . import memmap, mmio
+from .scheduler import DEFAULT_SLICE
 from .vcpu import make_vcpu
 from .vm import Vm, VmExit
 
@@ -42,6 +43,8 @@ TABLE_BYTES = 64 * PAGE  # stage-2 table memory per VM
 SHARED_PAGES = 64  # runtime pages personalities hand out (console rings, shared info, ...)
 MAX_RESTARTS = 3  # SYSTEM_RESET restarts a guest this often before it counts as stopped
 GICV2_MAX_CPUS = 8
+WFE = 0xD503205F
+SPIN_SHARE = 16  # a spinning vCPU runs 1/16 of a slice per round
 
 
 class Personality(Protocol):
@@ -92,6 +95,8 @@ class Runtime:
         self.boards: dict[str, GuestBoard] = {}
         self.restarts: dict[str, int] = {}
         self.trace: Callable[[Vm, int, str], None] | None = None
+        self.slice_insns = DEFAULT_SLICE
+        self.spinning: set[Cpu] = set()
         self.vm_console: Callable[[Vm, bytes], None] | None = None
         for spec in specs:
             if spec.cpus > GICV2_MAX_CPUS:
@@ -340,13 +345,26 @@ class Runtime:
             cpu.irq_source = self.irq_pending
         cpu.watch_irq_unmask()
 
+    def slice_for(self, cpu: Cpu) -> int | None:
+        """A vCPU caught spinning in a WFE loop gets a short slice: it yields to the others."""
+        return self.slice_insns // SPIN_SHARE if cpu in self.spinning else self.slice_insns
+
     def after_slice(self, cpu: Cpu, preempted: bool) -> None:
-        """Count how a slice ended: WFI (the vCPU yields) or the runtime's tick preempting it."""
+        """Count how a slice ended: WFI (the vCPU yields) or the runtime's tick preempting it.
+
+        WFE is a no-op on unicorn, so a vCPU waiting for a lock with WFE would
+        burn whole slices; one preempted inside a loop around a WFE counts as
+        spinning (a ``wfe`` exit, as KVM traps WFE) until it gets out of it.
+        """
         vm = self.placement[cpu].vm
+        self.spinning.discard(cpu)
         if cpu.waiting:
             vm.count("wfi")
         elif preempted:
             vm.count("irq")
+            if WFE in (cpu.fetch(cpu.pc + d) for d in (-8, -4, 0, 4, 8)):
+                vm.count("wfe")
+                self.spinning.add(cpu)
         if cpu.stop_reason is not None and cpu.stop_reason.startswith("fault") and vm.exit is None:
             vm.stop("fault", detail=cpu.stop_reason, pc=f"0x{cpu.pc:x}")
 

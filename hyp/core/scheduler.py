@@ -71,6 +71,7 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
     total = 0
     t0 = time.monotonic()
     after_slice = getattr(platform, "after_slice", None)  # a hypervisor counts how each slice ended
+    slice_for = getattr(platform, "slice_for", None)  # ... and shortens the slices of vCPUs spinning in WFE
     reason = debugger.between_slices(None) if debugger is not None else None
     while reason is None:
         ran = False
@@ -82,11 +83,12 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
                 cpu.waiting = False
             if pending:
                 platform.deliver_irq(cpu)
-            cpu.run(slice_insns)
+            budget = slice_for(cpu) if slice_for is not None else slice_insns
+            cpu.run(budget)
             if after_slice is not None:
                 after_slice(cpu, not cpu.waiting and cpu.on)
-            per_cpu[cpu.index] = per_cpu.get(cpu.index, 0) + slice_insns
-            total += slice_insns
+            per_cpu[cpu.index] = per_cpu.get(cpu.index, 0) + budget
+            total += budget
             ran = True
             reason = platform.finished()
             if reason is None and debugger is not None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..arch.vgic import VGic
     from ..platform.board import Machine
 
-EXIT_KINDS = ("hvc", "smc", "mmio", "wfi", "sysreg", "stage2_fault", "irq")
+EXIT_KINDS = ("hvc", "smc", "mmio", "wfi", "wfe", "sysreg", "stage2_fault", "irq")
 
 
 class GuestMemoryError(Exception):
