@@ -75,7 +75,6 @@ class XenDomain:
             self.vm.inject(vcpu, self.event_intid)
         elif self.vm.is_host and isinstance(self.vm.machine.gic, GicCore):
             latch(self.vm.machine.gic, vcpu, self.event_intid)
-            self.vm.injected_irqs += 1
 
 
 def latch(gic: GicCore, cpu: int, intid: int) -> None:
