@@ -220,6 +220,18 @@ class Cpu:
     def write_phys(self, address: int, data: bytes) -> None:
         self.uc.mem_write(address, data)
 
+    def fetch_bytes(self, va: int, size: int) -> bytes | None:
+        """Instruction bytes at a virtual address, within one page (None across a page end or unmapped)."""
+        if (va & 0xFFF) + size > 0x1000:
+            return None
+        pa = va if self.translate is None else self.translate(self, va)
+        if pa is None:
+            return None
+        try:
+            return bytes(self.uc.mem_read(pa, size))
+        except UcError:
+            return None
+
     def fetch(self, va: int) -> int | None:
         """The instruction word at a virtual address (translating when the MMU is on)."""
         pa = va if self.translate is None else self.translate(self, va)

@@ -74,12 +74,12 @@ class Carve:
 
 @dataclass
 class Placement:
-    """Where a vCPU belongs: its VM, its index there, its timer and interrupt line setter."""
+    """Where a vCPU belongs: its VM, its index there, its timer and what updates the timer's lines."""
 
     vm: Vm
     index: int
     timer: GenericTimer
-    set_level: Callable[[int, bool, int], None]
+    refresh_timer: Callable[[], None]
 
 
 class Runtime:
@@ -173,11 +173,11 @@ class Runtime:
         gic = machine.gic
         install = getattr(gic, "install", None)
         for i, spec in enumerate(machine.cpu_specs):
-            cpu, timer = make_vcpu(vm, self._index(), i, spec.mpidr, self.clock, gic.set_level, machine.timer_intids)
+            cpu, timer, refresh = make_vcpu(vm, self._index(), i, spec.mpidr, self.clock, gic.set_level, machine.timer_intids)
             if install is not None:  # a GICv3 brings its CPU interface as system registers
                 cpu.id_overrides.pop((3, 0, 0, 4, 0), None)
                 install(cpu)
-            self._adopt(vm, cpu, i, timer, gic.set_level)
+            self._adopt(vm, cpu, i, timer, refresh)
             machine.cpus.append(cpu)
         vm.console_writer = None
         self._add_vm(vm)
@@ -212,8 +212,8 @@ class Runtime:
             vm.add_mmio(Window(base, 0x1000, uart, uart.read, uart.write))
         self._add_vm(vm)
         for i in range(spec.cpus):
-            cpu, timer = make_vcpu(vm, self._index(), i, i, self.clock, vgic.set_level)
-            self._adopt(vm, cpu, i, timer, vgic.set_level)
+            cpu, timer, refresh = make_vcpu(vm, self._index(), i, i, self.clock, vgic.set_level)
+            self._adopt(vm, cpu, i, timer, refresh)
         self.personality.attach(self, vm, board)
         self._realise(vm)
         entry, dtb = load_guest(self, vm, spec, board)
@@ -229,11 +229,11 @@ class Runtime:
             vm.console_writer = self.vm_console
         self.vms.append(vm)
 
-    def _adopt(self, vm: Vm, cpu: Cpu, index: int, timer: GenericTimer, set_level: Callable[[int, bool, int], None]) -> None:
+    def _adopt(self, vm: Vm, cpu: Cpu, index: int, timer: GenericTimer, refresh: Callable[[], None]) -> None:
         cpu.hypervisor = self
         cpu.firmware = self
         cpu.unmapped_handler = self._stage2_fault
-        self.placement[cpu] = Placement(vm, index, timer, set_level)
+        self.placement[cpu] = Placement(vm, index, timer, refresh)
 
     def _realise(self, vm: Vm) -> None:
         for i, cpu in enumerate(vm.vcpus):
@@ -362,17 +362,15 @@ class Runtime:
             vm.count("wfi")
         elif preempted:
             vm.count("irq")
-            if WFE in (cpu.fetch(cpu.pc + d) for d in (-8, -4, 0, 4, 8)):
+            if _near_wfe(cpu):
                 vm.count("wfe")
                 self.spinning.add(cpu)
         if cpu.stop_reason is not None and cpu.stop_reason.startswith("fault") and vm.exit is None:
             vm.stop("fault", detail=cpu.stop_reason, pc=f"0x{cpu.pc:x}")
 
     def update_timers(self) -> None:
-        clock = self.clock
         for p in self.placement.values():
-            for ch in p.timer.channels:
-                p.set_level(ch.intid, ch.asserted(clock), p.index)
+            p.refresh_timer()
 
     def next_deadline(self) -> int | None:
         deadlines = [d for cpu, p in self.placement.items() if cpu.on and (d := p.timer.next_deadline(self.clock)) is not None]
@@ -464,3 +462,9 @@ class VmPower:
 
     def suspend(self, cpu: Cpu) -> None:
         cpu.waiting = True
+
+
+def _near_wfe(cpu: Cpu) -> bool:
+    """Whether the instructions around PC (two either side) include a WFE: a wait loop."""
+    window = cpu.fetch_bytes(cpu.pc - 8, 20)
+    return window is not None and any(int.from_bytes(window[i : i + 4], "little") == WFE for i in range(0, 20, 4))

@@ -30,8 +30,9 @@ SetLevel = Callable[[int, bool, int], None]  # (intid, level, vcpu index)
 
 def make_vcpu(
     vm: Vm, index: int, vcpu_index: int, mpidr: int, clock: Clock, set_level: SetLevel, intids: dict[str, int] | None = None
-) -> tuple[Cpu, GenericTimer]:
-    """A powered-off vCPU ``vcpu_index`` of ``vm`` (``index`` is its machine-wide number)."""
+) -> tuple[Cpu, GenericTimer, Callable[[], None]]:
+    """A powered-off vCPU ``vcpu_index`` of ``vm`` (``index`` is its machine-wide number), its timer and
+    the function that brings the timer's interrupt lines up to date."""
     cpu = Cpu(index, mpidr)
     cpu.reset_el3_state(hyp=True)
     cpu.id_overrides[MPIDR] = lambda _v: (1 << 31) | mpidr  # VMPIDR_EL2, as the runtime set it
@@ -39,11 +40,17 @@ def make_vcpu(
     ids = intids or TIMER_INTIDS
     timer = GenericTimer(TimerChannel("phys", ids["phys"]), TimerChannel("virt", ids["virt"]), TimerChannel("hyp", ids["hyp"]))
 
-    def changed() -> None:
-        for ch in timer.channels:
-            set_level(ch.intid, ch.asserted(clock), vcpu_index)
+    levels = [False] * len(timer.channels)
 
-    install_timer(cpu, timer, clock, changed)
+    def refresh() -> None:
+        """Drive the timers' interrupt lines (only the ones whose level changed)."""
+        for i, ch in enumerate(timer.channels):
+            level = ch.asserted(clock)
+            if level != levels[i]:
+                levels[i] = level
+                set_level(ch.intid, level, vcpu_index)
+
+    install_timer(cpu, timer, clock, refresh)
     vm.vcpus.append(cpu)
     vm.mpidrs.append(mpidr & 0xFF00FFFFFF)
-    return cpu, timer
+    return cpu, timer, refresh
