@@ -15,6 +15,7 @@
 #include "psci.h"
 #include "smp.h"
 #include "timer.h"
+#include "xen_backend.h"
 
 #define TICKS	3
 
@@ -77,6 +78,7 @@ void kernel_main(u64 dtb, u64 entry_current_el, u32 boot_mode)
 		print("gic: no GICv2 or GICv3 this kernel can drive\n");
 	}
 
+	xen_console_backend(&fdt, XEN_BACKEND_MS);	/* dom0 under Xen: serve the guests' PV consoles */
 	psci_init(&fdt);
 	smp_boot(&fdt);
 	print("boot modes: hyp mode available: %s, mismatched: %s\n", yes_no(is_hyp_mode_available()),

@@ -16,10 +16,11 @@
 #include "lib.h"
 #include "xen.h"
 #include "xen_backend.h"
+#include "gic.h"
 
 #define MAX_GUESTS	8
 #define PAGE_SIZE	0x1000
-#define RELAX		1000
+
 
 struct guest {
 	u16 domid;
@@ -126,6 +127,47 @@ static void disconnect(struct guest *g)
 	hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_close, (u64)&close, 0);
 }
 
+/* Sleep between polls: WFI with IRQs masked wakes on the event PPI (a guest notified us) or on
+ * the virtual timer set to the deadline; the interrupt is acknowledged here, never taken. */
+static u32 event_intid, timer_intid;
+
+static void wait_setup(const struct fdt *fdt, int hv)
+{
+	int timer = fdt_find_compatible(fdt, -1, "arm,armv8-timer");
+
+	irq_disable();
+	if (!fdt_interrupt(fdt, hv, 0, &event_intid) || timer < 0 || !fdt_interrupt(fdt, timer, 2, &timer_intid))
+		event_intid = timer_intid = 0;	/* no way to sleep: poll */
+	if (event_intid) {
+		gic_enable_ppi(event_intid, 0xa0);
+		gic_enable_ppi(timer_intid, 0xa0);
+	}
+}
+
+static void wait_event(u64 deadline)
+{
+	if (!event_intid)
+		return;
+	write_sysreg(deadline, cntv_cval_el0);
+	write_sysreg(1, cntv_ctl_el0);	/* enabled, not masked: its level wakes WFI at the deadline */
+	isb();
+	__asm__ volatile("wfi" ::: "memory");
+	write_sysreg(0, cntv_ctl_el0);
+	for (;;) {
+		u32 iar = gic_acknowledge();
+		u32 intid = gic_intid(iar);
+
+		if (intid >= 1020)
+			break;
+		gic_end_of_interrupt(iar);
+	}
+}
+
+static void wait_done(void)
+{
+	irq_enable();
+}
+
 void xen_console_backend(const struct fdt *fdt, u32 ms)
 {
 	int hv = fdt_find_compatible(fdt, -1, "xen,xen");
@@ -150,11 +192,14 @@ void xen_console_backend(const struct fdt *fdt, u32 ms)
 	}
 	print("xen: dom0 serves %u guest console%s for up to %u ms\n", n, n == 1 ? "" : "s", ms);
 	deadline = deadline_ms(ms);
+	wait_setup(fdt, hv);
 	while (n && !served(guests, n) && !passed(deadline)) {
 		for (u32 i = 0; i < n; i++)
 			drain(&guests[i]);
-		cpu_relax(RELAX);
+		if (!served(guests, n))
+			wait_event(deadline);
 	}
+	wait_done();
 	for (u32 i = 0; i < n; i++) {
 		drain(&guests[i]);
 		lines += guests[i].lines;
