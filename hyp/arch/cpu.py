@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from unicorn import (
     UC_ARCH_ARM64,
-    UC_HOOK_INTR,
     UC_HOOK_MEM_FETCH_UNMAPPED,
     UC_HOOK_MEM_READ_UNMAPPED,
     UC_HOOK_MEM_WRITE_UNMAPPED,
@@ -48,7 +47,7 @@ from .exceptions import (
     esr,
 )
 from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2, sysreg_iss
-from .ucregs import accelerate, add_sys_hook
+from .ucregs import accelerate, add_intr_hook, add_sys_hook, word_reader
 
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
@@ -87,7 +86,7 @@ class Firmware(Protocol):
 class Hypervisor(Protocol):
     """armboot's own EL2 (the runtime): takes HVCs and stage-2 faults of the vCPU."""
 
-    def hvc(self, cpu: Cpu, imm: int) -> None: ...
+    def hvc(self, cpu: Cpu) -> None: ...
 
     def stage2_fault(self, cpu: Cpu, address: int, size: int, write: bool, value: int) -> bool: ...
 
@@ -126,6 +125,7 @@ class Cpu:
 
         self.uc.ctl_set_cpu_model(model if model is not None else UC_CPU_ARM64_A72)
         accelerate(self.uc)
+        self._read_word = word_reader(self.uc)
         self.el2: VirtualEL2 | None = None  # the payload owns a virtual EL2
         self.hypervisor: Hypervisor | None = None  # armboot's runtime owns EL2
         self.firmware: Firmware | None = None
@@ -237,16 +237,13 @@ class Cpu:
         pa = va if self.translate is None else self.translate(self, va)
         if pa is None:
             return None
-        try:
-            return int.from_bytes(self.uc.mem_read(pa, 4), "little")
-        except UcError:
-            return None
+        return self._read_word(pa)
 
     # Hooks
 
     def _install_hooks(self) -> None:
         uc = self.uc
-        self._hooks.append(uc.hook_add(UC_HOOK_INTR, self._on_intr))
+        self._hooks.append(add_intr_hook(uc, self._on_intr))
         self._hooks.append(add_sys_hook(uc, A.UC_ARM64_INS_MRS, self._wants_mrs, self._on_mrs))
         self._hooks.append(add_sys_hook(uc, A.UC_ARM64_INS_MSR, self._wants_msr, self._on_msr))
         self._hooks.append(
@@ -343,12 +340,17 @@ class Cpu:
         except CpuStopped:
             uc.emu_stop()
 
+    def hvc_imm(self) -> int:
+        """The immediate of the HVC just taken (PC is past it): read only by those who need it."""
+        return (self.fetch(self.pc - 4) or 0) >> 5 & 0xFFFF
+
     def _hvc(self) -> None:
         self.traps.add("hvc")
-        imm = (self.fetch(self.pc - 4) or 0) >> 5 & 0xFFFF
         if self.hypervisor is not None:
-            self.hypervisor.hvc(self, imm)
-        elif self.el2 is not None:
+            self.hypervisor.hvc(self)
+            return
+        imm = self.hvc_imm()
+        if self.el2 is not None:
             self.el2.take(EC.HVC64, imm, self.pc)
         else:  # SCR_EL3.HCE was set without an EL2 owner: behave as if EL2 were absent
             self.take_sync(EC.UNKNOWN, 0, self.pc - 4)

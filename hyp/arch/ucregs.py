@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from unicorn import UC_HOOK_INSN, UcError
+from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UcError
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.arch.types import uc_hook_h
 from unicorn.unicorn_py3.unicorn import uclib
@@ -136,3 +136,42 @@ def add_sys_hook(uc: Any, insn: int, wanted: Callable[[Encoding], bool], callbac
 
 def _unpack5(raw: bytes) -> tuple[int, int, int, int, int]:
     return struct.unpack_from("<5I", raw)  # type: ignore[return-value]
+
+
+_INTR_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+
+
+def add_intr_hook(uc: Any, callback: Callable[[Any, int, Any], None]) -> int:
+    """UC_HOOK_INTR without the binding's per-call wrapper (HVC and SMC exits go through it)."""
+
+    def raw(_handle: int, intno: int, _key: int) -> None:
+        try:
+            callback(uc, intno, None)
+        except BaseException as e:  # recorded; emu_start re-raises it
+            if uc._hook_exception is None:
+                uc._hook_exception = e
+            uc.emu_stop()
+
+    fptr = _INTR_CFUNC(raw)
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(
+        uc._uch, ctypes.byref(handle), UC_HOOK_INTR, fptr, ctypes.c_void_p(0), ctypes.c_uint64(1), ctypes.c_uint64(0)
+    )
+    if status:
+        raise UcError(status)
+    uc._callbacks[handle.value] = fptr
+    return handle.value
+
+
+def word_reader(uc: Any) -> Callable[[int], int | None]:
+    """A 32-bit little-endian read of physical memory through uc_mem_read with a reused buffer."""
+    handle, c_read = uc._uch, uclib.uc_mem_read
+    buf = ctypes.create_string_buffer(4)
+    word = ctypes.c_uint32.from_buffer(buf)  # a view of the same 4 bytes (little-endian host)
+
+    def read(address: int) -> int | None:
+        if c_read(handle, address, buf, 4):
+            return None
+        return word.value
+
+    return read

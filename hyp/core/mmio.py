@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..arch.decode import MemOp, decode
+from ..arch.decode import decode
 
 if TYPE_CHECKING:
     from ..arch.cpu import Cpu
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 ISV = 1 << 24
 WNR = 1 << 6
-_decoded: dict[int, MemOp | None] = {}  # instruction word -> its access (the syndrome depends on nothing else)
+_iss: dict[int, int] = {}  # instruction word -> ISS[24:14] of its access (the syndrome depends on nothing else)
+HPFAR_FIPA = (1 << 44) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +59,12 @@ def syndrome(vm: Vm, cpu: Cpu, ipa: int, write: bool) -> MmioExit:
     word = cpu.fetch(cpu.pc)
     insn_iss = 0
     if word is not None:
-        op = _decoded.get(word, False)
-        if op is False:
-            op = _decoded[word] = decode(word)
-        if op is not None:
-            insn_iss = op.iss()
-    fault = vm.stage2_fault(ipa)
-    return MmioExit(fault.esr(write=write, insn_iss=insn_iss), fault.hpfar, ipa)
+        iss = _iss.get(word)
+        if iss is None:
+            op = decode(word)
+            iss = _iss[word] = op.iss() if op is not None else 0
+        insn_iss = iss
+    return MmioExit(vm.stage2_syndrome(ipa, write) | insn_iss, (ipa >> 12 << 4) & HPFAR_FIPA, ipa)
 
 
 def access(vm: Vm, cpu: Cpu, vcpu: int, window: Window | None, ipa: int, size: int, write: bool, value: int) -> int:

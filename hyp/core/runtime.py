@@ -96,6 +96,8 @@ class Runtime:
         self.restarts: dict[str, int] = {}
         self.trace: Callable[[Vm, int, str], None] | None = None
         self.slice_insns = DEFAULT_SLICE
+        self.power: dict[int, VmPower] = {}
+        self.hvc_immediate: bool = getattr(personality, "hvc_immediate", True)
         self.spinning: set[Cpu] = set()
         self.vm_console: Callable[[Vm, bytes], None] | None = None
         for spec in specs:
@@ -225,6 +227,7 @@ class Runtime:
 
     def _add_vm(self, vm: Vm) -> None:
         vm.realise = self._realise
+        self.power[vm.vmid] = VmPower(self, vm)
         if self.vm_console is not None:
             vm.console_writer = self.vm_console
         self.vms.append(vm)
@@ -282,11 +285,18 @@ class Runtime:
         self._trace(vm, cpu, f"stage2_fault ipa=0x{address:x} {'write' if write else 'read'}")
         return False  # the vCPU takes a synchronous external abort at EL1, as KVM injects
 
-    def hvc(self, cpu: Cpu, imm: int) -> None:
+    def hvc(self, cpu: Cpu) -> None:
+        """An HVC from a VM: SMCCC (PSCI for that VM), else the personality's hypercalls.
+
+        KVM ignores the immediate (it is 0 by SMCCC); Xen tells its hypercalls by
+        it (0xEA1), so the instruction is read only for a personality that asks.
+        """
         vm = self.placement[cpu].vm
         vm.count("hvc")
-        self._trace(vm, cpu, f"hvc #0x{imm:x} x0=0x{cpu.x(0):x}")
-        if imm == 0 and psci.handle(cpu, VmPower(self, vm)):
+        imm = cpu.hvc_imm() if self.hvc_immediate else 0
+        if self.trace is not None:
+            self._trace(vm, cpu, f"hvc #0x{imm:x} x0=0x{cpu.x(0):x}")
+        if imm == 0 and psci.handle(cpu, self.power[vm.vmid]):
             return
         if self.personality.hypercall(self, vm, cpu, imm):
             return
@@ -299,8 +309,9 @@ class Runtime:
         """A trapped SMC (HCR_EL2.TSC): PSCI for the caller's own VM."""
         vm = self.placement[cpu].vm
         vm.count("smc")
-        self._trace(vm, cpu, f"smc x0=0x{cpu.x(0):x}")
-        if not psci.handle(cpu, VmPower(self, vm)):
+        if self.trace is not None:
+            self._trace(vm, cpu, f"smc x0=0x{cpu.x(0):x}")
+        if not psci.handle(cpu, self.power[vm.vmid]):
             cpu.set_x(0, (1 << 64) - 1)
 
     def _trace(self, vm: Vm, cpu: Cpu, what: str) -> None:

@@ -79,6 +79,7 @@ class Vm:
         self.on_stop: Callable[[Vm], None] = lambda vm: None
         self.personality_state: dict[str, object] = {}  # what a personality keeps per VM
         self._faults: dict[int, Stage2Fault] = {}
+        self._syndromes: dict[int, int] = {}
 
     # Identity
 
@@ -105,11 +106,13 @@ class Vm:
         """Map more memory (e.g. a page another VM granted) and update the vCPUs' address spaces."""
         self.stage2.map(ipa, pa, size, perms, NORMAL_WB)
         self._faults.clear()
+        self._syndromes.clear()
         self.realise(self)
 
     def unmap(self, ipa: int, size: int) -> None:
         self.stage2.unmap(ipa, size)
         self._faults.clear()
+        self._syndromes.clear()
         self.realise(self)
 
     def stage2_fault(self, ipa: int) -> Stage2Fault:
@@ -121,6 +124,18 @@ class Vm:
             kind, level = (w.kind, w.level) if isinstance(w, Stage2Fault) else (FaultKind.TRANSLATION, 3)
             cached = self._faults[page] = Stage2Fault(kind, level, page << 12)
         return Stage2Fault(cached.kind, cached.level, ipa)
+
+    def stage2_syndrome(self, ipa: int, write: bool) -> int:
+        """ESR_EL2 of a stage-2 data abort here, without the instruction's syndrome.
+
+        Cached per page and direction until the map changes: a device window's
+        registers fault the same way every time.
+        """
+        key = (ipa >> 12) << 1 | write
+        esr = self._syndromes.get(key)
+        if esr is None:
+            esr = self._syndromes[key] = self.stage2_fault(ipa).esr(write=write)
+        return esr
 
     def translate(self, ipa: int, write: bool = False) -> int:
         """IPA -> PA through the VM's stage 2, as the hardware walk would; GuestMemoryError when it faults."""

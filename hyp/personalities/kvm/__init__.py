@@ -36,6 +36,7 @@ def _uid_words(u: uuid.UUID) -> list[int]:
 
 class Personality:
     name = "kvm"
+    hvc_immediate = False  # KVM never looks at an HVC's immediate (SMCCC says 0)
 
     def guest_board(self, spec: GuestSpec) -> GuestBoard:
         from armboot.hyp.personalities.guest_board import kvm_board
