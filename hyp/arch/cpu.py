@@ -47,7 +47,7 @@ from .exceptions import (
     esr,
 )
 from .sysregs import BY_NAME, Encoding, SysregAccess, cp_reg, decode_sysreg, is_el2, sysreg_iss
-from .ucregs import accelerate, add_intr_hook, add_sys_hook, word_reader
+from .ucregs import accelerate, add_intr_hook, add_sys_hook, mmio_map, word_reader
 
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
@@ -64,6 +64,7 @@ DIRECT_REGS = {
 EL1_MMU = {BY_NAME[n] for n in ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1", "ELR_EL1", "SPSR_EL1")}
 ERET = 0xD69F03E0
 CURRENT_EL = (3, 0, 4, 2, 2)
+_CP_TUPLES: dict[str, tuple[int, ...]] = {}  # unicorn's CP_REG read tuple per register name
 X_REGS = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
 
 SCR_EL3_BASE = 0x431  # NS | RES1 bits 4,5 | RW (HCE added when EL2 is enabled)
@@ -178,7 +179,10 @@ class Cpu:
         reg = DIRECT_REGS.get(name)
         if reg is not None:
             return self.uc.reg_read(reg)
-        return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, cp_reg(BY_NAME[name]))
+        cp = _CP_TUPLES.get(name)
+        if cp is None:
+            cp = _CP_TUPLES[name] = cp_reg(BY_NAME[name])
+        return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, cp)
 
     def set_sysreg(self, name: str, value: int) -> None:
         reg = DIRECT_REGS.get(name)
@@ -201,18 +205,20 @@ class Cpu:
         self.uc.mem_map_ptr(address, size, perms, base)
 
     def map_mmio(self, address: int, size: int, read: Callable[[int, int], int], write: Callable[[int, int, int], None]) -> None:
-        def rd(_uc: Uc, offset: int, sz: int, _ud: object) -> int:
-            self.traps.add("mmio")
+        traps = self.traps
+
+        def rd(offset: int, sz: int) -> int:
+            traps.add("mmio")
             value = read(offset, sz) & ((1 << (8 * sz)) - 1)
             self.update_line()  # e.g. an acknowledge: the line drops before the next instruction
             return value
 
-        def wr(_uc: Uc, offset: int, sz: int, value: int, _ud: object) -> None:
-            self.traps.add("mmio")
+        def wr(offset: int, sz: int, value: int) -> None:
+            traps.add("mmio")
             write(offset, sz, value)
             self.update_line()
 
-        self.uc.mmio_map(address, size, rd, None, wr, None)
+        mmio_map(self.uc, address, size, rd, wr)
 
     def read_phys(self, address: int, size: int) -> bytes:
         return bytes(self.uc.mem_read(address, size))

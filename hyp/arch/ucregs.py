@@ -175,3 +175,36 @@ def word_reader(uc: Any) -> Callable[[int], int | None]:
         return word.value
 
     return read
+
+
+_MMIO_READ = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint, ctypes.c_void_p)
+_MMIO_WRITE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint, ctypes.c_uint64, ctypes.c_void_p)
+
+
+def mmio_map(
+    uc: Any, address: int, size: int, read: Callable[[int, int], int], write: Callable[[int, int, int], None]
+) -> None:
+    """``uc.mmio_map`` with raw C callbacks: every device register access goes through here."""
+
+    def raw_read(_handle: int, offset: int, width: int, _key: int) -> int:
+        try:
+            return read(offset, width)
+        except BaseException as e:  # recorded; emu_start re-raises it
+            if uc._hook_exception is None:
+                uc._hook_exception = e
+            uc.emu_stop()
+            return 0
+
+    def raw_write(_handle: int, offset: int, width: int, value: int, _key: int) -> None:
+        try:
+            write(offset, width, value)
+        except BaseException as e:
+            if uc._hook_exception is None:
+                uc._hook_exception = e
+            uc.emu_stop()
+
+    rd, wr = _MMIO_READ(raw_read), _MMIO_WRITE(raw_write)
+    status = uclib.uc_mmio_map(uc._uch, address, size, rd, None, wr, None)
+    if status:
+        raise UcError(status)
+    uc._mmio_callbacks[(address, address + size)] = (rd, wr)  # kept alive with the mapping, as the binding does

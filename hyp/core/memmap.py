@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
 
 from ..arch.stage2 import Perm, S2Range
+from ..arch.ucregs import mmio_map
 from ..platform.mmio import Region, page_regions
 
 if TYPE_CHECKING:
     from ..arch.cpu import Cpu
     from .vm import Vm
 
-MmioTrap = Callable[["Cpu", Region, int, int, bool, int], int]
+MmioTrap = Callable[[Region, int, int, bool, int], int]  # (region, offset, size, write, value) -> read value
 
 
 def unicorn_prot(perms: Perm) -> int:
@@ -76,10 +77,13 @@ def _map_ram(vm: Vm, cpu: Cpu, r: S2Range) -> None:
 def _map_trapped(cpu: Cpu, region: Region, trap: MmioTrap) -> None:
     """Emulated windows: each access is an exit to the runtime (``trap``), which runs the device model."""
 
-    def rd(_uc: object, offset: int, size: int, _ud: object) -> int:
-        return trap(cpu, region, offset, size, False, 0) & ((1 << (8 * size)) - 1)
+    def rd(offset: int, size: int) -> int:
+        value = trap(region, offset, size, False, 0) & ((1 << (8 * size)) - 1)
+        cpu.update_line()  # a vGIC acknowledge drops the vCPU's IRQ line before its next instruction
+        return value
 
-    def wr(_uc: object, offset: int, size: int, value: int, _ud: object) -> None:
-        trap(cpu, region, offset, size, True, value)
+    def wr(offset: int, size: int, value: int) -> None:
+        trap(region, offset, size, True, value)
+        cpu.update_line()
 
-    cpu.uc.mmio_map(region.base, region.size, rd, None, wr, None)
+    mmio_map(cpu.uc, region.base, region.size, rd, wr)

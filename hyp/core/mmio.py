@@ -13,14 +13,17 @@ view of the access instead of killing the guest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from unicorn.arm64_const import UC_ARM64_REG_PC as PC
 
 from ..arch.decode import decode
 
 if TYPE_CHECKING:
     from ..arch.cpu import Cpu
-    from ..platform.devices import Window
+    from ..platform.mmio import Region
     from .vm import Vm
 
 ISV = 1 << 24
@@ -56,32 +59,48 @@ class MmioExit:
 
 def syndrome(vm: Vm, cpu: Cpu, ipa: int, write: bool) -> MmioExit:
     """ESR_EL2/HPFAR_EL2 for this access, as the hardware would report it."""
-    word = cpu.fetch(cpu.pc)
-    insn_iss = 0
-    if word is not None:
-        iss = _iss.get(word)
-        if iss is None:
-            op = decode(word)
-            iss = _iss[word] = op.iss() if op is not None else 0
-        insn_iss = iss
+    insn_iss = instruction_iss(cpu.fetch(cpu.pc))
     return MmioExit(vm.stage2_syndrome(ipa, write) | insn_iss, (ipa >> 12 << 4) & HPFAR_FIPA, ipa)
 
 
-def access(vm: Vm, cpu: Cpu, vcpu: int, window: Window | None, ipa: int, size: int, write: bool, value: int) -> int:
-    """Perform the trapped access the syndrome describes; the value a read returns."""
-    vm.count("mmio")
-    exit_ = syndrome(vm, cpu, ipa, write)
-    if exit_.valid:
-        size = exit_.length
-        if write:
-            value = cpu.x(exit_.register) if exit_.register != 31 else 0  # SRT 31 is XZR here
-            value &= (1 << (8 * size)) - 1
-    else:
-        vm.count("mmio_isv0")
-    if window is None:
-        return 0  # a hole between windows in a trapped page: RAZ/WI
-    offset = ipa - window.base
-    if write:
-        window.write(vcpu, offset, size, value)
+def instruction_iss(word: int | None) -> int:
+    """ISS[24:14] of the load/store ``word`` (0 when it has no valid syndrome)."""
+    if word is None:
         return 0
-    return window.read(vcpu, offset, size)
+    iss = _iss.get(word)
+    if iss is None:
+        op = decode(word)
+        iss = _iss[word] = op.iss() if op is not None else 0
+    return iss
+
+
+def trap_for(vm: Vm, cpu: Cpu, vcpu: int) -> Callable[[Region, int, int, bool, int], int]:
+    """The MMIO exit handler of one vCPU: builds the syndrome, then performs the access it describes.
+
+    One closure per vCPU with everything it needs bound, since every trapped
+    register access of the guest comes through it.
+    """
+    exits, stage2_syndrome, fetch, x = vm.exits, vm.stage2_syndrome, cpu.fetch, cpu.x
+    uc_pc = cpu.uc.reg_read
+    pc_reg = PC
+
+    def trap(region: Region, offset: int, size: int, write: bool, value: int) -> int:
+        exits["mmio"] += 1
+        ipa = region.base + offset
+        esr = stage2_syndrome(ipa, write) | instruction_iss(fetch(uc_pc(pc_reg)))
+        if esr & ISV:  # as KVM's io_mem_abort: size from SAS, data from/to SRT
+            size = 1 << ((esr >> 22) & 3)
+            if write:
+                rt = (esr >> 16) & 31
+                value = x(rt) & ((1 << (8 * size)) - 1) if rt != 31 else 0  # SRT 31 is XZR here
+        else:
+            exits["mmio_isv0"] = exits.get("mmio_isv0", 0) + 1
+        window = region.find(ipa)
+        if window is None:
+            return 0  # a hole between windows in a trapped page: RAZ/WI
+        if write:
+            window.write(vcpu, ipa - window.base, size, value)
+            return 0
+        return window.read(vcpu, ipa - window.base, size)
+
+    return trap

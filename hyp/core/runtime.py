@@ -23,7 +23,6 @@ from ..arch.timer import GenericTimer
 from ..arch.vgic import VGic
 from ..platform.devices import Window
 from ..platform.devices.pl011 import Pl011
-from ..platform.mmio import Region
 from . import memmap, mmio
 from .scheduler import DEFAULT_SLICE
 from .vcpu import make_vcpu
@@ -240,7 +239,7 @@ class Runtime:
 
     def _realise(self, vm: Vm) -> None:
         for i, cpu in enumerate(vm.vcpus):
-            memmap.realise(vm, cpu, i, self._mmio)
+            memmap.realise(vm, cpu, i, mmio.trap_for(vm, cpu, i))
 
     def _enter(self, cpu: Cpu, entry: int, x0: int) -> None:
         """The boot protocol's state at EL1: x0, MMU off, DAIF masked."""
@@ -263,11 +262,6 @@ class Runtime:
         return self.vms[domid] if 0 <= domid < len(self.vms) else None
 
     # Exits
-
-    def _mmio(self, cpu: Cpu, region: Region, offset: int, size: int, write: bool, value: int) -> int:
-        p = self.placement[cpu]
-        address = region.base + offset
-        return mmio.access(p.vm, cpu, p.index, region.find(address), address, size, write, value)
 
     def _stage2_fault(self, cpu: Cpu, address: int, size: int, write: bool, value: int) -> bool:
         """unicorn found nothing at an IPA: re-walk stage 2 (the map may have changed), else a fault for the guest."""
