@@ -373,21 +373,10 @@ def _is_pl011(node: Node) -> bool:
 def pl011_address(tree: DeviceTree) -> int | None:
     """The console UART: /chosen/stdout-path (a path or an alias, ":options" dropped) when
     it is a PL011, else the first enabled arm,pl011 node; its CPU physical address."""
-    from armboot.hyp.platform.resolve import TreeError, mmio_regions
+    from armboot.hyp.platform.resolve import TreeError, mmio_regions, stdout_node
 
-    nodes: list[Node] = []
-    chosen = tree.find("/chosen")
-    stdout = chosen.get("stdout-path") if chosen is not None else None
-    if stdout is not None:
-        path = stdout.string().split(":")[0]
-        if not path.startswith("/"):
-            aliases = tree.find("/aliases")
-            alias = aliases.get(path) if aliases is not None else None
-            path = alias.string() if alias is not None else ""
-        node = tree.find(path) if path else None
-        if node is not None:
-            nodes.append(node)
-    for node in [*nodes, *tree.walk()]:
+    chosen = stdout_node(tree)
+    for node in [*([chosen] if chosen is not None else []), *tree.walk()]:
         if _is_pl011(node):
             with contextlib.suppress(TreeError):
                 regions = mmio_regions(node)

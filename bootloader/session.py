@@ -24,7 +24,7 @@ from armboot.hyp.arch.gicv3 import GicV3
 from armboot.hyp.core.runtime import Runtime, RuntimeError_
 from armboot.hyp.core.scheduler import Limits, RunResult, run
 from armboot.hyp.platform.bare import BarePlatform
-from armboot.hyp.platform.board import Machine
+from armboot.hyp.platform.board import ConsoleInput, Machine
 from armboot.hyp.platform.firmware import Firmware
 from armboot.hyp.platform.resolve import TreeError
 
@@ -55,6 +55,7 @@ class BootOptions:
     slice_insns: int = 20_000
     include_dirs: list[str] = field(default_factory=list)
     console: Callable[[bytes], None] | None = None
+    console_input: ConsoleInput | None = None  # typed input for the console UART (stdin for the CLI)
     gdb_port: int | None = None  # serve GDB's remote protocol on localhost (0: any free port)
     gdb_wait: bool = False  # hold the payload's first instruction until GDB attaches and continues
     gdb_listening: Callable[[int], None] | None = None  # told the port once the stub listens
@@ -123,6 +124,7 @@ def prepare(opts: BootOptions) -> Boot:
         raise BootError(f"{opts.board}: {e}") from None
     if opts.console is not None:
         machine.console_writer = opts.console
+    machine.input = opts.console_input
     payload = load_payload(kernel, opts.load_addr)
     planner = Planner(machine)
     planner.place_payload(payload)
@@ -150,7 +152,10 @@ def prepare(opts: BootOptions) -> Boot:
     if opts.dtb_out:
         from armboot.dtc.outputs import write_atomic
 
-        write_atomic(opts.dtb_out, dtb)
+        try:
+            write_atomic(opts.dtb_out, dtb)
+        except OSError as e:
+            raise BootError(f"cannot write --dtb-out {opts.dtb_out}: {e.strerror}") from None
     if runtime is not None:
         try:
             runtime.start(payload.entry, dtb_address)

@@ -40,6 +40,7 @@ def boot(
     hypervisor: Annotated[str, typer.Option("--hypervisor", help="personality of armboot's hypervisor for guests in the tree: kvm or xen")] = "kvm",
     module: Annotated[list[str], typer.Option("--module", metavar="DOMAIN[:KIND]=FILE", help="file for a guest's module (kind: kernel, ramdisk, device-tree)")] = [],  # noqa: B006
     trace: Annotated[bool, typer.Option("--trace", help="stream traps and hypervisor exits to stderr")] = False,
+    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="type into the console UART from stdin")] = True,
 ) -> None:
     """Boot a payload on an emulated board built from its device tree."""
     from armboot.bootloader.dom0less import Dom0lessError, parse_module_args
@@ -93,14 +94,22 @@ def boot(
             f"[dim]armboot: GDB stub on localhost:{port}{' (waiting for GDB)' if gdb_wait else ''}[/dim]"
         ),
     )
+    from .console_input import stdin_input
+
     try:
-        result = boot_and_run(opts)
+        with stdin_input(stdin) as typed:
+            opts.console_input = typed
+            result = boot_and_run(opts)
     except BootError as e:
         stderr.print(f"[bold red]error:[/bold red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     vm_console.flush()
     if report:
-        write_report(result, report)
+        try:
+            write_report(result, report)
+        except OSError as e:
+            stderr.print(f"[bold red]error:[/bold red] cannot write --report {report}: {e.strerror}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
     info = build_report(result)
     for note in result.notes:
         stderr.print(f"[yellow]note:[/yellow] {note}")

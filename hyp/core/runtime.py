@@ -377,6 +377,12 @@ class Runtime:
         for p in self.placement.values():
             p.refresh_timer()
 
+    def poll_input(self) -> None:
+        self.machine.poll_input()  # the host owns the board's console UART
+
+    def wait_input(self) -> bool:
+        return self.machine.wait_input()
+
     def next_deadline(self) -> int | None:
         deadlines = [d for cpu, p in self.placement.items() if cpu.on and (d := p.timer.next_deadline(self.clock)) is not None]
         return min(deadlines) if deadlines else None

@@ -72,6 +72,7 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
     t0 = time.monotonic()
     after_slice = getattr(platform, "after_slice", None)  # a hypervisor counts how each slice ended
     slice_for = getattr(platform, "slice_for", None)  # ... and shortens the slices of vCPUs spinning in WFE
+    poll_input, wait_input = getattr(platform, "poll_input", None), getattr(platform, "wait_input", None)
     reason = debugger.between_slices(None) if debugger is not None else None
     while reason is None:
         ran = False
@@ -105,10 +106,14 @@ def run(platform: Platform, limits: Limits, debugger: Debugger | None = None) ->
                 break
             deadline = platform.next_deadline()
             if deadline is None:
+                if wait_input is not None and wait_input():
+                    continue  # typed input woke the console UART
                 reason = "idle"  # every CPU waits and nothing will wake them
                 break
             clock.advance_to_counter(deadline)
         platform.update_timers()
+        if poll_input is not None:
+            poll_input()
         reason = platform.finished()
         if reason is None and limits.max_insns is not None and total >= limits.max_insns:
             reason = "timeout"

@@ -33,6 +33,12 @@ class BarePlatform:
     def update_timers(self) -> None:
         self.machine.update_timers()
 
+    def poll_input(self) -> None:
+        self.machine.poll_input()
+
+    def wait_input(self) -> bool:
+        return self.machine.wait_input()
+
     def next_deadline(self) -> int | None:
         return self.machine.next_deadline()
 

@@ -12,6 +12,7 @@ import mmap
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from armboot.dtc.tree import DeviceTree, Node
 
@@ -61,6 +62,14 @@ class Notes:
     warnings: list[str] = field(default_factory=list)
 
 
+class ConsoleInput(Protocol):
+    """Bytes typed at the console: ``poll`` never blocks; ``wait`` blocks until there are some (False at EOF)."""
+
+    def poll(self) -> bytes: ...
+
+    def wait(self) -> bool: ...
+
+
 class Machine:
     """RAM, devices, interrupt controller, timers and CPUs of one board."""
 
@@ -70,6 +79,7 @@ class Machine:
         self.notes = Notes()
         self.console = bytearray()
         self.console_writer: Callable[[bytes], None] | None = None
+        self.input: ConsoleInput | None = None  # typed input for the console UART (``armboot boot`` reads stdin)
         self.uarts: list[Pl011] = []
         self.power_state = "on"  # "on" | "off" | "reset" | "fault"
         self.power_reason = ""
@@ -220,6 +230,32 @@ class Machine:
             self.windows.append(Window(base, size, dev, dev.read, dev.write))
 
     # Wiring devices
+
+    def console_uart(self) -> Pl011 | None:
+        """The UART /chosen/stdout-path names (else the first): where typed input goes."""
+        from .resolve import stdout_node
+
+        node = stdout_node(self.tree)
+        for uart in self.uarts:
+            if node is not None and uart.name == node.path:
+                return uart
+        return self.uarts[0] if self.uarts else None
+
+    def poll_input(self) -> None:
+        """Move what was typed since the last call into the console UART's receive FIFO."""
+        if self.input is None:
+            return
+        data = self.input.poll()
+        uart = self.console_uart() if data else None
+        if uart is not None:
+            uart.feed(data)
+
+    def wait_input(self) -> bool:
+        """Every CPU waits and no timer will wake one: block until input comes (False: there will be none)."""
+        if self.input is None or not self.input.wait():
+            return False
+        self.poll_input()
+        return True
 
     def console_sink(self, node: Node) -> Callable[[bytes], None]:
         def out(data: bytes) -> None:

@@ -189,3 +189,17 @@ def gic_intid(spec: tuple[int, ...]) -> int:
         raise TreeError(f"GIC interrupt specifier {spec} has fewer than 2 cells")
     kind, number = spec[0], spec[1]
     return number + (16 if kind == 1 else 32)
+
+
+def stdout_node(tree: DeviceTree) -> Node | None:
+    """The node /chosen/stdout-path names (a path or an alias; ":options" dropped), if it exists."""
+    chosen = tree.find("/chosen")
+    prop = chosen.get("stdout-path") if chosen is not None else None
+    if prop is None:
+        return None
+    path = prop.string().split(":")[0]
+    if not path.startswith("/"):
+        aliases = tree.find("/aliases")
+        alias = aliases.get(path) if aliases is not None else None
+        path = alias.string() if alias is not None else ""
+    return tree.find(path) if path else None
