@@ -243,7 +243,7 @@ def test_payloads_rebuild_byte_identical(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "warning" not in run.stderr
     committed = sorted(PAYLOADS.glob("*.elf"))
-    assert [p.name for p in committed] == ["echo.elf", "exceptions.elf", "idregs.elf", "runaway.elf", "smp.elf", "spin.elf", "timer.elf"]
+    assert [p.name for p in committed] == ["echo.elf", "exceptions.elf", "idregs.elf", "runaway.elf", "smp.elf", "spin.elf", "timer.elf", "tlbi.elf"]
     for elf in committed:
         assert (src / elf.name).read_bytes() == elf.read_bytes(), elf.name
 
@@ -272,3 +272,14 @@ def test_id_registers_do_not_depend_on_the_destination_register(hyp: bool) -> No
     assert seen["pfr0a"] == seen["pfr0b"] == pfr0
     assert seen["mmfr0"] == _raw_a72((3, 0, 0, 7, 0))
     assert seen["mpidr"] == 1 << 31  # cpu@0's reg, with the RES1 bit
+
+
+# EL2's own system instructions
+
+
+def test_el2_tlb_maintenance_runs_at_el2_and_is_undefined_at_el1() -> None:
+    report = boot(VIRT, PAYLOADS / "tlbi.elf", True)
+    assert report["exit"]["reason"] == "system_off", report["console"]
+    at_el2, at_el1 = lines(report, "tlbi")
+    assert at_el2 == {"el": 2, "done": 5}
+    assert at_el1 == {"el": "1", "esr": esr(EC_UNKNOWN), "elr": symbols(PAYLOADS / "tlbi.elf")["el1_tlbi"]}

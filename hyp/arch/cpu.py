@@ -396,6 +396,10 @@ class Cpu:
         except _TakenToEl2:
             self.traps.add("sysreg_trap")
             return
+        if insn is not None and self.el2 is not None and self.el2.active and self.el2.system_instruction(insn):
+            self.traps.add("el2_sys")
+            self.pc = pc + 4
+            return
         self.traps.add("undef")
         self.take_sync(EC.UNKNOWN, 0, pc)
 

@@ -147,6 +147,25 @@ class VirtualEL2:
         elif name in ("SCTLR_EL2", "TTBR0_EL2", "TCR_EL2", "MAIR_EL2") and self.active:
             self._load_el2_regime()
 
+    # EL2's system instructions (SYS): at hardware EL1 they are UNDEFINED, so they land here
+
+    def system_instruction(self, insn: int) -> bool:
+        """Carry out an EL2-only SYS instruction of the payload's EL2; False if it is not one.
+
+        TLB maintenance by EL2 (op1 = 4: TLBI ALLE2, VAE2, ALLE1, VMALLS12E1,
+        IPAS2E1, ... and their IS/OS forms) invalidates unicorn's TLB, which
+        holds the translations of whichever regime runs: the hardware has
+        nothing finer to offer.  Address translation (AT S1E2R/W, S12E1*) is
+        not modelled and stays UNDEFINED.
+        """
+        if insn & 0xFFF80000 != 0xD5080000:  # SYS (L = 0, op0 = 1)
+            return False
+        op1, crn = (insn >> 16) & 7, (insn >> 12) & 0xF
+        if op1 != 4 or crn != 8:
+            return False
+        flush_tlb(self.cpu.uc)
+        return True
+
     # Transitions
 
     def take(
