@@ -5,5 +5,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
+# The Linux kernel and initramfs that `armboot linux fetch` cached (in .ci/run, before the tests) stay
+# visible: the variable names where they are before the build cache below moves.
+os.environ.setdefault(
+    "ARMBOOT_LINUX_CACHE",
+    os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "armboot", "linux"),
+)
 # Tests never read or pollute a developer's build cache; subprocesses inherit this.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="armboot-test-cache-")

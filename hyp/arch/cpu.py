@@ -52,6 +52,8 @@ from .ucregs import accelerate, add_intr_hook, add_sys_hook, mmio_map, word_read
 if TYPE_CHECKING:
     from .el2 import VirtualEL2
 
+FAULT_TRAMPOLINE = 0xFFFF_FFFF_FFFF_F000  # el2.FAULT_TRAMPOLINE (el2 imports this module)
+
 WFI = 0xD503207F
 # System registers unicorn names directly (much cheaper to reach than through CP_REG tuples).
 DIRECT_REGS = {
@@ -336,6 +338,9 @@ class Cpu:
                 self.traps.add("brk")
                 imm = (self.fetch(self.pc) or 0) >> 5 & 0xFFFF
                 self.take_sync(EC.BRK64, imm, self.pc)
+            elif intno == EXCP_PREFETCH_ABORT and self.el2 is not None and self.el2.active and self.pc == FAULT_TRAMPOLINE:
+                self.traps.add("eret_el2")  # the payload's ERET with EL2's MMU on, caught at its return address
+                self.el2.eret()
             elif intno in (EXCP_DATA_ABORT, EXCP_PREFETCH_ABORT, EXCP_UNALIGNED):
                 self._abort(intno)
             elif intno == EXCP_HYP_TRAP:

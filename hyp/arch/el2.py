@@ -7,7 +7,8 @@ is in EL2 the hardware ELR_EL1/SPSR_EL1 point at a trampoline page holding a
 BRK, so the payload's own ERET lands there and armboot performs the exception
 return in Python (PC <- ELR_EL2, PSTATE <- SPSR_EL2) — no per-instruction hook,
 so EL2 code runs at full speed.  (When EL2 runs with its MMU on, the trampoline
-may not be mapped in its tables, and a code hook watches for ERET instead.)
+is not in its tables: the return address is then a VA outside EL2's range, and
+the ERET's instruction abort there is the signal.)
 EL1 and EL2 share the one hardware EL1 context, so the stack pointer is swapped,
 the EL1 registers EL2 may touch (translation, ELR_EL1, SPSR_EL1) are shadowed, and
 the EL1 translation registers are swapped for EL2's while in EL2.
@@ -37,6 +38,9 @@ SCTLR_M = 1
 _EL1_MMU = ("SCTLR_EL1", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1")
 _EL1_RETURN = ("ELR_EL1", "SPSR_EL1")
 TRAMPOLINE = 0xFFF_FFFF_F000  # a physical page no board uses (top of a 44-bit space)
+# With EL2's MMU on, the return address is a VA its single (TTBR0) range cannot hold: the ERET's
+# fetch there takes a translation fault (TTBR1 walks are disabled), and armboot finishes the ERET.
+FAULT_TRAMPOLINE = 0xFFFF_FFFF_FFFF_F000
 BRK_TRAMPOLINE = 0xD4200000 | (0xE2E7 << 5)  # brk #0xe2e7
 EL1H_MASKED = 0x3C5
 _RESET = {"SCTLR_EL2": 0x30C50830, "HCR_EL2": 1 << 31, "CNTHCTL_EL2": 3, "VTCR_EL2": 1 << 31, "ICC_SRE_EL2": 0x7}
@@ -242,7 +246,16 @@ class VirtualEL2:
             cpu.set_sysreg("MAIR_EL1", self.get("MAIR_EL2"))
             cpu.set_sysreg("SCTLR_EL1", (self._saved_mmu["SCTLR_EL1"] & ~0x1000005) | (sctlr2 & 0x1000005))
             flush_tlb(cpu.uc)
-            self._arm()  # the trampoline may not be mapped in EL2's own tables
+            if self.trampoline is None:
+                self._arm()
+                return
+            # the trampoline page is not in EL2's own tables: return through a fault instead
+            for name in _EL1_RETURN:
+                self._saved_mmu.setdefault(name, cpu.sysreg(name))
+            cpu.set_sysreg("ELR_EL1", FAULT_TRAMPOLINE)
+            cpu.set_sysreg("SPSR_EL1", EL1H_MASKED)
+            self._restore.update(_EL1_RETURN)
+            self._disarm()
             return
         if self._saved_mmu["SCTLR_EL1"] & SCTLR_M:
             cpu.set_sysreg("SCTLR_EL1", self._saved_mmu["SCTLR_EL1"] & ~SCTLR_M)

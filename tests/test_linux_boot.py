@@ -1,0 +1,79 @@
+"""Debian's arm64 kernel on armboot, end to end: bare at EL1, entered at EL2, with two CPUs, as a guest.
+
+The kernel and initramfs are the ones `armboot linux fetch` cached (.ci/run
+fetches them before the tests); without them these tests skip, saying why.
+Each boot runs the initramfs's /init, which prints ARMBOOT-INITRAMFS-OK, the
+kernel's view of itself and dmesg's CPU boot-mode line, then powers off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from armboot.bootloader.linux import artifacts, bootargs_for
+from armboot.bootloader.report import build_report
+from armboot.bootloader.session import BootOptions, boot_and_run, load_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+VIRT = ROOT / "boards" / "virt.dts"
+GUEST = ROOT / "tests" / "linux" / "guest.dts"
+MARKER = "ARMBOOT-INITRAMFS-OK"
+BUDGET = 4_000_000_000  # instructions: a kernel that hangs ends as "timeout", never hangs the suite
+
+LINUX = artifacts()
+pytestmark = pytest.mark.skipif(LINUX is None, reason="no cached kernel: run `armboot linux fetch` first")
+
+
+def boot_linux(hyp: bool, cpus: int | None = None) -> dict:
+    assert LINUX is not None
+    opts = BootOptions(
+        board=str(VIRT), kernel=str(LINUX.image), initrd=str(LINUX.initrd), bootargs=bootargs_for(load_tree(str(VIRT), [])),
+        hyp=hyp, cpus=cpus, max_insns=BUDGET, timeout=600, console=lambda _b: None,
+    )  # fmt: skip
+    return build_report(boot_and_run(opts))
+
+
+def reached_user_space(console: str, el: int, ncpus: int) -> None:
+    assert MARKER in console, console[-2000:]
+    assert f"CPU: All CPU(s) started at EL{el}" in console
+    assert f"SMP: Total of {ncpus} processors activated" in console
+    assert "Linux (none) " in console and "aarch64 GNU/Linux" in console  # uname -a
+    assert "reboot: Power down" in console
+
+
+def test_bare_at_el1() -> None:
+    report = boot_linux(hyp=False)
+    assert report["exit"] == {"reason": "system_off", "by": "PSCI SYSTEM_OFF"}, report["console"][-2000:]
+    assert report["entry_el"] == 1
+    reached_user_space(report["console"], 1, 2)
+
+
+def test_bare_at_el1_one_cpu() -> None:
+    report = boot_linux(hyp=False, cpus=1)
+    assert report["exit"]["reason"] == "system_off"
+    reached_user_space(report["console"], 1, 1)
+
+
+def test_entered_at_el2() -> None:
+    report = boot_linux(hyp=True)
+    assert report["exit"] == {"reason": "system_off", "by": "PSCI SYSTEM_OFF"}, report["console"][-3000:]
+    assert report["entry_el"] == 2 and report["hyp_available"] is True
+    reached_user_space(report["console"], 2, 2)
+
+
+def test_as_a_guest_of_the_hypervisor() -> None:
+    assert LINUX is not None
+    opts = BootOptions(
+        board=str(GUEST), modules={"linux": str(LINUX.image), "linux:ramdisk": str(LINUX.initrd)},
+        max_insns=BUDGET, timeout=600, console=lambda _b: None,
+    )  # fmt: skip
+    report = build_report(boot_and_run(opts))
+    vms = {vm["name"]: vm for vm in report["vms"]}
+    guest = vms["linux"]
+    assert guest["exit"]["reason"] == "system_off", guest["console"][-2000:]
+    reached_user_space(guest["console"], 1, 1)
+    assert "smccc: KVM: hypervisor services detected" in guest["console"]  # the kvm personality's vendor UID
+    assert guest["exits"]["mmio"] > 0 and guest["injected_irqs"] > 0
+    assert vms["host"]["exit"]["reason"] == "system_off" and "power: PSCI SYSTEM_OFF" in vms["host"]["console"]
+    assert report["exit"]["reason"] == "system_off"
