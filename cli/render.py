@@ -11,7 +11,7 @@ from rich.markup import escape
 
 STYLE = {"error": "bold red", "warning": "bold yellow", "note": "bold cyan"}
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -77,4 +77,4 @@ def render_all(diags: list[Diagnostic], quiet: int = 0, console: Console = stder
         if d.level == "error" and quiet >= 2:
             continue
         render(d, console)
-stdout = Console(highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)

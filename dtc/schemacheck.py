@@ -39,7 +39,7 @@ def _schema_files(dirs: list[str]) -> list[str]:
     return sorted(files)
 
 
-def _cache_path(dirs: list[str]) -> Path:
+def cache_path(dirs: list[str]) -> Path:
     import dtschema
 
     from .buildcache import cache_dir
@@ -58,7 +58,7 @@ def load_validator(extra_dirs: list[str] | None = None, use_cache: bool = True) 
     import dtschema
 
     dirs = [str(OWN_SCHEMAS), *(os.path.abspath(d) for d in extra_dirs or [])]
-    cached = _cache_path(dirs) if use_cache else None
+    cached = cache_path(dirs) if use_cache else None
     if cached is not None and cached.exists():
         with contextlib.suppress(Exception):
             return _prepare(dtschema.DTValidator([str(cached)]))

@@ -18,7 +18,12 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "docs/abi/boards-baseline.json"
-BOARDS = [ROOT / "boards/virt.dts", ROOT / "boards/virt-gicv3.dts", ROOT / "boards/foundation-v8/foundation-v8.dts"]
+BOARDS = [
+    ROOT / "boards/virt.dts",
+    ROOT / "boards/virt-gicv3.dts",
+    ROOT / "boards/foundation-v8/foundation-v8.dts",
+    ROOT / "boards/virt-demo.dts",
+]
 VIRT = (ROOT / "boards/virt.dts").read_text()
 UART = VIRT[VIRT.index("\tuart0: serial@9000000 {") : VIRT.index("};", VIRT.index("\tuart0: serial@9000000 {")) + 3]
 TIMER = VIRT[VIRT.index("\ttimer {") : VIRT.index("};", VIRT.index("\ttimer {")) + 3]
@@ -51,7 +56,7 @@ def test_project_boards_match_the_committed_baseline() -> None:
     r = armboot("abi", "check", "--baseline", BASELINE, "--format", "json", *BOARDS)
     assert r.rc == 0, r.out.decode() + r.err
     report = json.loads(r.out)
-    assert [c["board"] for c in report["comparisons"]] == ["virt", "virt-gicv3", "foundation-v8"]
+    assert [c["board"] for c in report["comparisons"]] == ["virt", "virt-gicv3", "foundation-v8", "virt-demo"]
     assert report["missing"] == []
     assert report["counts"]["breaking"] == 0
 

@@ -51,11 +51,11 @@ def load_schemas(folder: str) -> dict[str, Any]:
     then read from the cache ``armboot check`` keeps (keyed by every schema file's content)."""
     import dtschema
 
-    from ..schemacheck import _cache_path
+    from ..schemacheck import cache_path
 
     if not os.path.isdir(folder):
         raise DtcError(Diagnostic("error", f"{folder}: no such folder of schemas", file=folder))
-    cached = _cache_path([os.path.abspath(folder)])
+    cached = cache_path([os.path.abspath(folder)])
     if cached.exists():
         with contextlib.suppress(Exception):
             return dtschema.DTValidator([str(cached)]).schemas
