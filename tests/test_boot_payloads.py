@@ -243,7 +243,7 @@ def test_payloads_rebuild_byte_identical(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "warning" not in run.stderr
     committed = sorted(PAYLOADS.glob("*.elf"))
-    assert [p.name for p in committed] == ["echo.elf", "exceptions.elf", "idregs.elf", "runaway.elf", "smp.elf", "spin.elf", "timer.elf", "tlbi.elf"]
+    assert [p.name for p in committed] == ["echo.elf", "exceptions.elf", "idregs.elf", "reset.elf", "runaway.elf", "smp.elf", "spin.elf", "timer.elf", "tlbi.elf"]
     for elf in committed:
         assert (src / elf.name).read_bytes() == elf.read_bytes(), elf.name
 

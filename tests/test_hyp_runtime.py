@@ -136,3 +136,13 @@ def test_a_vcpu_spinning_in_wfe_yields() -> None:
     assert vm.exits["wfe"] > 0
     # the worker ran 2M iterations of 2 instructions; a spinner given full slices would have run as long
     assert worker >= 4_000_000 and spinner * 8 < worker
+
+
+def test_system_reset_restarts_that_vm_only() -> None:
+    report = run(ROOT / "tests" / "hyp" / "reset.dts")
+    by_name = vms(report)
+    rebooter = by_name["rebooter"]
+    assert rebooter["console"] == "reset boot\n" * 4  # booted, then restarted three times
+    assert rebooter["exit"] == {"reason": "reset", "restarts": 3}
+    assert by_name["domU1"]["exit"]["reason"] == "system_off" and by_name["host"]["exit"]["reason"] == "system_off"
+    assert report["exit"]["reason"] == "system_reset"

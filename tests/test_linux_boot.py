@@ -42,11 +42,13 @@ def reached_user_space(console: str, el: int, ncpus: int) -> None:
     assert "reboot: Power down" in console
 
 
-def test_bare_at_el1() -> None:
-    report = boot_linux(hyp=False)
+def test_bare_at_el1_two_cpus_same_console_every_run() -> None:
+    report = boot_linux(hyp=False, cpus=2)
     assert report["exit"] == {"reason": "system_off", "by": "PSCI SYSTEM_OFF"}, report["console"][-2000:]
     assert report["entry_el"] == 1
     reached_user_space(report["console"], 1, 2)
+    again = boot_linux(hyp=False, cpus=2)  # virtual time: a run is a function of its inputs
+    assert again["console"] == report["console"] and again["instructions"] == report["instructions"]
 
 
 def test_bare_at_el1_one_cpu() -> None:
