@@ -326,6 +326,9 @@ class Runtime:
         spec = next(s for s in self.specs if s.name == vm.name)
         for c in vm.vcpus:
             c.on = False
+        reset = getattr(self.personality, "reset", None)
+        if reset is not None:
+            reset(self, vm, self.boards[vm.name])
         entry, dtb = load_guest(self, vm, spec, self.boards[vm.name])
         self._enter(vm.vcpus[0], entry, dtb)
         cpu.request_exit()

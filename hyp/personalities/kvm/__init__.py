@@ -60,6 +60,12 @@ class Personality:
         vm.add_mmio(Window(base, size, console, console.read, console.write))
         vm.personality_state["virtio_console"] = console
 
+    def reset(self, runtime: Runtime, vm: Vm, board: GuestBoard | None) -> None:
+        """A restarted guest finds its virtio console as after power-on."""
+        console = vm.personality_state.get("virtio_console")
+        if console is not None:
+            console.reset()  # type: ignore[attr-defined]
+
     def hypercall(self, runtime: Runtime, vm: Vm, cpu: Cpu, imm: int) -> bool:
         if imm != 0:
             return False

@@ -58,6 +58,10 @@ class Personality:
         if not vm.is_host:
             setup_console(dom, runtime.alloc_page)
 
+    def reset(self, runtime: XenRuntime, vm: Vm, board: GuestBoard | None) -> None:
+        """A restarted guest is a new domain to its ports and grants: fresh state, a fresh PV console."""
+        self.attach(runtime, vm, board)
+
     def hypercall(self, runtime: XenRuntime, vm: Vm, cpu: Cpu, imm: int) -> bool:
         """``hvc #0xEA1``: a Xen hypercall, result in x0; any other immediate is not ours."""
         if imm != HYPERCALL_TAG:
