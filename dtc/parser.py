@@ -485,6 +485,7 @@ class StatementParser:
             start="statement",
             transformer=self._build,
             maybe_placeholders=False,
+            cache=True,  # the grammar analysis, kept by Lark in the temp folder keyed by grammar and options
         )
         conf = lark.parse_interactive(None).parser_state.parse_conf
         self._start = conf.start_state
