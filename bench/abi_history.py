@@ -70,9 +70,9 @@ def equivalence() -> None:
     from armboot.dtc.abi.corpus import kernel_options
     from armboot.dtc.abi.inputs import QUIET_CHECKS
     from armboot.dtc.compiler import emit, load, process
-    from armboot.dtc.data import Kind
     from armboot.dtc.fdtread import parse_dtb
     from armboot.dtc.frontend import ParseCache
+    from armboot.dtc.tree import renumber_phandles
 
     t0 = time.perf_counter()
     boards = comparisons = 0
@@ -89,13 +89,7 @@ def equivalence() -> None:
             for node in tree.walk():
                 node.children.reverse()
                 node.props.reverse()
-                for prop in node.properties:
-                    if prop.name in ("phandle", "linux,phandle"):
-                        prop.data = prop.data.patch_cell(0, prop.u32() + 1000)
-                    for m in prop.data.markers:
-                        if m.kind == Kind.REF_PHANDLE:
-                            cell = int.from_bytes(prop.value[m.offset : m.offset + 4], "big")
-                            prop.data = prop.data.patch_cell(m.offset, cell + 1000)
+            renumber_phandles(tree, 1000)
             shuffled = normalise(tree)
             shuffled_blob = normalise(parse_dtb(emit(tree, "dtb", opts)[0])[0])
             boards += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .data import EMPTY, Data
+from .data import EMPTY, Data, Kind
 
 
 class Label:
@@ -336,3 +336,15 @@ def find_by_phandle(tree: Node, phandle: int) -> Node | None:
             if found is not None:
                 return found
     return None
+
+
+def renumber_phandles(tree: DeviceTree, delta: int) -> None:
+    """Add ``delta`` to every phandle and to every phandle reference: the same tree to its users."""
+    for node in tree.walk():
+        for prop in node.properties:
+            if prop.name in ("phandle", "linux,phandle"):
+                prop.data = prop.data.patch_cell(0, prop.u32() + delta)
+            for m in prop.data.markers:
+                if m.kind == Kind.REF_PHANDLE:
+                    cell = int.from_bytes(prop.value[m.offset : m.offset + 4], "big")
+                    prop.data = prop.data.patch_cell(m.offset, cell + delta)

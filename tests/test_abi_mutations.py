@@ -22,7 +22,7 @@ from armboot.dtc.compiler import BuildOptions, emit, process
 from armboot.dtc.data import Kind, Marker, cells_data, string_data
 from armboot.dtc.frontend import Frontend, ParseCache
 from armboot.dtc.preprocess import needs_cpp, preprocess
-from armboot.dtc.tree import DeviceTree, Node, Property, delete_node
+from armboot.dtc.tree import DeviceTree, Node, Property, delete_node, renumber_phandles
 from reference import CORPUS, armboot, corpus_include_dirs, needs_corpus
 from typer.testing import CliRunner
 
@@ -171,14 +171,7 @@ def point_interrupt_parent_elsewhere(tree: DeviceTree) -> Expect:
 
 
 def renumber_all_phandles(tree: DeviceTree) -> Expect:
-    for node in tree.walk():
-        for prop in node.properties:
-            if prop.name in ("phandle", "linux,phandle"):
-                prop.data = prop.data.patch_cell(0, prop.u32() + 1000)
-            for m in prop.data.markers:
-                if m.kind == Kind.REF_PHANDLE:
-                    cell = int.from_bytes(prop.value[m.offset : m.offset + 4], "big")
-                    prop.data = prop.data.patch_cell(m.offset, cell + 1000)
+    renumber_phandles(tree, 1000)
     return []
 
 
