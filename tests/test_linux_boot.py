@@ -74,7 +74,7 @@ def test_as_a_guest_of_the_hypervisor() -> None:
     vms = {vm["name"]: vm for vm in report["vms"]}
     guest = vms["linux"]
     assert guest["exit"]["reason"] == "system_off", guest["console"][-2000:]
-    reached_user_space(guest["console"], 1, 1)
+    reached_user_space(guest["console"], 1, 2)  # two vCPUs: CPU_ON over hvc, IPIs through the vGIC
     assert "smccc: KVM: hypervisor services detected" in guest["console"]  # the kvm personality's vendor UID
     assert guest["exits"]["mmio"] > 0 and guest["injected_irqs"] > 0
     assert vms["host"]["exit"]["reason"] == "system_off" and "power: PSCI SYSTEM_OFF" in vms["host"]["console"]
