@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .build import source_options
 from .common import EXIT_USAGE
-from .render import render, render_all, stderr
+from .render import emit, markup, render_all, stderr
 
 EXIT_FINDINGS = 1
 EXIT_BAD = EXIT_USAGE  # bad input and bad usage alike: CI must not read them as "ABI broken"
@@ -108,19 +108,20 @@ def _write(text: str, output: str | None) -> None:
 def _text(comparisons: list, quiet: int) -> None:
     from armboot.dtc.abi.report import counts, to_diagnostic
 
-    out = Console(highlight=False, soft_wrap=True)
+    lines: list[str] = []
     for c in comparisons:
         n = counts(c.findings)
-        out.print(f"[bold underline]{escape(f'{c.old} -> {c.new}')}[/]: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
+        lines.append(f"[bold underline]{escape(f'{c.old} -> {c.new}')}[/]: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
         for f in c.findings:
             if quiet >= 2 or (quiet and f.cls != "breaking"):
                 continue
             d = to_diagnostic(f, c.new, tag=False)
             d.level = f.cls
-            render(d, out)
+            lines += markup(d)
     if len(comparisons) != 1:
         n = counts([f for c in comparisons for f in c.findings])
-        out.print(f"{len(comparisons)} comparisons: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
+        lines.append(f"{len(comparisons)} comparisons: {n['breaking']} breaking, {n['compatible']} compatible, {n['info']} info")
+    emit(lines, Console(highlight=False, soft_wrap=True, emoji=False))
 
 
 @app.command("diff", no_args_is_help=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from armboot.dtc.batch import Builder, Job, Outcome
-from armboot.dtc.compiler import BuildOptions
 from armboot.dtc.errors import DtcError
 from armboot.dtc.outputs import EXTENSIONS, default_output
+
+if TYPE_CHECKING:  # the compiler loads when a command runs, not when the CLI starts
+    from armboot.dtc.batch import Builder, Job, Outcome
+    from armboot.dtc.compiler import BuildOptions
 
 from .common import EXIT_BAD_INPUT, EXIT_USAGE, number, usage_error
 from .render import render_all, stderr
@@ -23,6 +25,8 @@ def source_options(
 ) -> BuildOptions:
     if input_format not in (None, "dts", "dtb"):
         usage_error(f"unknown input format '{input_format}' (use dts or dtb)")
+    from armboot.dtc.compiler import BuildOptions
+
     return BuildOptions(include_dirs=list(include), defines=list(define), cpp=cpp, input_format=input_format)
 
 
@@ -67,6 +71,8 @@ def build(
     opts.symbols, opts.aliases, opts.sort, opts.force, opts.quiet = symbols, auto_alias, sort, force, quiet
     opts.checks = [("W", w) for w in warning] + [("E", e) for e in error]
     job_list = plan_jobs(inputs, output, out_dir, out_format, depfile)
+    from armboot.dtc.batch import Builder
+
     try:
         builder = Builder(opts, use_cache=not no_cache, jobs=jobs)
         outcomes = run_with_progress(builder, job_list)
@@ -87,6 +93,8 @@ def build(
 
 def plan_jobs(inputs: list[str], output: str | None, out_dir: str | None, fmt: str, depfile: str | None) -> list[Job]:
     """Decide where each output goes; refuse to overwrite an input."""
+    from armboot.dtc.batch import Job
+
     if not inputs:
         usage_error("no input files")
     if len(inputs) > 1 and output is not None:

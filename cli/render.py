@@ -32,49 +32,59 @@ def _original_line(d: Diagnostic) -> str | None:
     return lines[d.location.line - 1]
 
 
-def render(d: Diagnostic, console: Console = stderr) -> None:
-    """One diagnostic: a headline, then the source line with a caret when the input was text."""
+def markup(d: Diagnostic) -> list[str]:
+    """One diagnostic as rich markup lines: a headline, then the source line with a caret."""
     where = d.where()
     check = f" ({d.check})" if d.check and d.check != "cpp" else ""
     subject = ""
     if d.path:
         subject = f"{d.path}:{d.property}: " if d.property else f"{d.path}: "
     head = f"[bold]{escape(where)}:[/bold] " if where else ""
-    console.print(f"{head}[{STYLE.get(d.level, 'bold')}]{d.level}{escape(check)}:[/] {escape(subject + d.message)}")
+    lines = [f"{head}[{STYLE.get(d.level, 'bold')}]{d.level}{escape(check)}:[/] {escape(subject + d.message)}"]
     if d.location is not None:
-        _show_source(d, console)
-    for text, loc in d.related:
-        console.print(f"  [dim]{escape(text)} {escape(str(loc))}[/dim]")
+        lines += _source_lines(d)
+    lines += [f"  [dim]{escape(text)} {escape(str(loc))}[/dim]" for text, loc in d.related]
     if d.hint:
-        console.print(f"  [cyan]hint:[/cyan] {escape(d.hint)}")
+        lines.append(f"  [cyan]hint:[/cyan] {escape(d.hint)}")
+    return lines
 
 
-def _show_source(d: Diagnostic, console: Console) -> None:
+def _source_lines(d: Diagnostic) -> list[str]:
     assert d.location is not None
-    line_no = d.location.line
     original = _original_line(d)
     expanded = d.source_line.expandtabs(1) if d.source_line else None
-    gutter = f"{line_no:>5} | "
-    pad = " " * (len(gutter) - 2) + "| "
-    caret = " " * max(d.location.column - 1, 0) + "^"
+    gutter = f"[dim]{d.location.line:>5} | [/dim]"
+    pad = " " * 6 + "| "
+    caret = f"[dim]{pad}[/dim][bold green]{' ' * max(d.location.column - 1, 0)}^[/bold green]"
     if original is not None and (expanded is None or original.expandtabs(1) == expanded):
-        console.print(f"[dim]{gutter}[/dim]{escape(original.expandtabs(1))}")
-        console.print(f"[dim]{pad}[/dim][bold green]{caret}[/bold green]")
-    elif original is not None:
-        console.print(f"[dim]{gutter}[/dim]{escape(original.expandtabs(1))}")
-        console.print(f"[dim]{pad}after the preprocessor:[/dim]")
-        console.print(f"[dim]{pad}[/dim]{escape(expanded or '')}")
-        console.print(f"[dim]{pad}[/dim][bold green]{caret}[/bold green]")
-    elif expanded is not None:
-        console.print(f"[dim]{gutter}[/dim]{escape(expanded)}")
-        console.print(f"[dim]{pad}[/dim][bold green]{caret}[/bold green]")
+        return [gutter + escape(original.expandtabs(1)), caret]
+    if original is not None:
+        after = [f"[dim]{pad}after the preprocessor:[/dim]", f"[dim]{pad}[/dim]{escape(expanded or '')}"]
+        return [gutter + escape(original.expandtabs(1)), *after, caret]
+    if expanded is not None:
+        return [gutter + escape(expanded), caret]
+    return []
+
+
+def emit(lines: list[str], console: Console = stderr) -> None:
+    """Print many markup lines in one call: rich's per-call cost dominates long reports."""
+    if lines:
+        console.print("\n".join(lines))
+
+
+def render(d: Diagnostic, console: Console = stderr) -> None:
+    emit(markup(d), console)
 
 
 def render_all(diags: list[Diagnostic], quiet: int = 0, console: Console = stderr) -> None:
+    lines: list[str] = []
     for d in diags:
         if d.level == "warning" and quiet >= 1:
             continue
         if d.level == "error" and quiet >= 2:
             continue
-        render(d, console)
+        lines += markup(d)
+    emit(lines, console)
+
+
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
