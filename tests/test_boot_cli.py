@@ -90,3 +90,33 @@ def test_unusable_files(flag: str, tmp_path: Path) -> None:
     run = armboot("boot", "virt", flag, target, "--max-insns", "100000")
     assert run.rc == EXIT_BAD_INPUT and "Traceback" not in run.err
     assert str(target) in run.err
+
+
+# Boards no real machine could have: found by mutating the
+# bundled trees (RAM placement, device windows, compatibles) and booting them.
+BAD_BOARDS = {
+    "unaligned RAM": ("&{/memory@40000000} { reg = <0x0 0x40000010 0x0 0x10000000>; };", "does not start on a 4 KiB page"),
+    "RAM beyond the PA space": ("&{/memory@40000000} { reg = <0xffff0000 0x0 0x0 0x10000000>; };", "beyond the 48-bit physical address space"),
+    "RAM over a device": ("&{/memory@40000000} { reg = <0x0 0x8000000 0x0 0x10000000>; };", "/memory@40000000 (RAM) at 0x8000000 overlaps /interrupt-controller@8000000"),
+    "an interrupt controller with no cells": ("&gic { #interrupt-cells = <0>; };", "has #interrupt-cells = <0>"),
+    "more RAM than the host has": ("&{/memory@40000000} { reg = <0x0 0x40000000 0xffff 0x0>; };", "cannot give the machine"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BOARDS))
+def test_impossible_boards(case: str, tmp_path: Path) -> None:
+    amendment, needle = BAD_BOARDS[case]
+    board = tmp_path / "bad.dts"
+    board.write_text(f'/dts-v1/;\n/include/ "{ROOT / "boards" / "virt.dts"}"\n{amendment}\n')
+    run = armboot("boot", board, "--kernel", HOST_ELF, "--max-insns", "100000")
+    assert run.rc == EXIT_BAD_INPUT, (run.rc, run.err)
+    assert "Traceback" not in run.err and "internal error" not in run.err
+    assert needle in run.err and "bad.dts" in run.err, run.err
+
+
+def test_device_without_a_compatible_string(tmp_path: Path) -> None:
+    board = tmp_path / "odd.dts"
+    board.write_text(f'/dts-v1/;\n/include/ "{ROOT / "boards" / "virt.dts"}"\n/ {{ odd@a000000 {{ compatible = ""; reg = <0x0 0xa000000 0x0 0x1000>; }}; }};\n')
+    run = armboot("boot", board, "--kernel", HOST_ELF)
+    assert run.rc == 0, run.err
+    assert "no model for /odd@a000000 (no compatible string)" in run.err

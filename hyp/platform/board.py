@@ -30,8 +30,22 @@ DEFAULT_CNTFRQ = 62_500_000
 GICV2 = ("arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic")
 GICV3 = ("arm,gic-v3",)
 TIMER = ("arm,armv8-timer", "arm,armv7-timer")
+PA_LIMIT = 1 << 48  # VMSAv8-64's largest physical address space without LPA (PARange 0b0101)
 # Nodes that describe something without registers the CPU can reach.
 PASSIVE = {"fixed-clock", "fixed-factor-clock", "simple-bus", "arm,psci", "arm,psci-0.2", "arm,psci-1.0"}
+
+
+def _ram(node: str, base: int, size: int) -> RamRegion:
+    """Host memory behind one /memory range: page-aligned, and no more than this machine can give."""
+    if base & 0xFFF:
+        raise TreeError(f"{node}: RAM at 0x{base:x} does not start on a 4 KiB page")
+    page = (size + 0xFFF) & ~0xFFF
+    if base + page > PA_LIMIT:
+        raise TreeError(f"{node}: RAM at 0x{base:x}..0x{base + page - 1:x} lies beyond the 48-bit physical address space")
+    try:
+        return RamRegion(base, page, mmap.mmap(-1, page), node)
+    except (OSError, OverflowError, ValueError) as e:
+        raise TreeError(f"{node}: cannot give the machine {page:#x} bytes of RAM: {getattr(e, 'strerror', None) or e}") from None
 
 
 @dataclass
@@ -39,6 +53,7 @@ class RamRegion:
     base: int
     size: int
     buffer: mmap.mmap
+    node: str = "/memory"
 
     def contains(self, address: int, length: int = 1) -> bool:
         return self.base <= address and address + length <= self.base + self.size
@@ -91,7 +106,9 @@ class Machine:
         self.gic = self._interrupt_controller()
         self.timer_intids = self._timer_intids()
         self.windows: list[Window] = []
+        self.window_nodes: dict[int, str] = {}  # id(window) -> the node it came from, for messages
         self._devices()
+        self._check_layout()
         self.mmio_regions = page_regions(self.windows)
         self.cpus: list[Cpu] = []
         self.timers: list[GenericTimer] = []
@@ -105,11 +122,25 @@ class Machine:
             if dt is not None and dt.string() == "memory" and self.enabled(node):
                 for base, size in reg_entries(node):
                     if size:
-                        page = (size + 0xFFF) & ~0xFFF
-                        regions.append(RamRegion(base, page, mmap.mmap(-1, page)))
+                        regions.append(_ram(node.path, base, size))
         if not regions:
             raise TreeError("the tree has no /memory node (device_type = \"memory\")")
         return sorted(regions, key=lambda r: r.base)
+
+    def _check_layout(self) -> None:
+        """RAM and device windows must fit the physical address space and not overlap, as on a real board."""
+        spans = [(r.base, r.base + r.size, f"{r.node} (RAM)") for r in self.ram]
+        spans += [(w.base, w.base + w.size, self.window_nodes.get(id(w), "a device")) for w in self.windows]
+        spans.sort()
+        reach = (0, 0, "")  # the span reaching furthest so far
+        for base, end, what in spans:
+            if base < reach[1] and "(RAM)" in what + reach[2]:  # devices may share a page; nothing shares RAM
+                raise TreeError(f"{what} at 0x{base:x} overlaps {reach[2]} (0x{reach[0]:x}..0x{reach[1] - 1:x})")
+            if end > reach[1]:
+                reach = (base, end, what)
+        for base, end, what in spans:
+            if end > PA_LIMIT:
+                raise TreeError(f"{what} at 0x{base:x}..0x{end - 1:x} lies beyond the 48-bit physical address space")
 
     def _cpu_specs(self, limit: int | None) -> list[CpuSpec]:
         cpus = self.tree.find("/cpus")
@@ -187,7 +218,7 @@ class Machine:
 
     def _devices(self) -> None:
         try:
-            self.windows.extend(self.gic.windows(mmio_regions(self.gic_node)))
+            self._add_windows(self.gic_node, self.gic.windows(mmio_regions(self.gic_node)))
         except GicConfigError as e:
             raise TreeError(f"{self.gic_node.path}: {e}") from None
         for node in self.tree.walk():
@@ -199,7 +230,7 @@ class Machine:
             names = compat.strings()
             factory = find_model(names)
             if factory is not None:
-                self.windows.extend(factory(node, self))
+                self._add_windows(node, factory(node, self))
                 continue
             if any(n in PASSIVE or n in TIMER for n in names) or node.get("device_type") is not None:
                 continue
@@ -211,7 +242,7 @@ class Machine:
                 self._unknown(node, names, regions)
 
     def _unknown(self, node: Node, names: list[str], regions: list[tuple[int, int]]) -> None:
-        label = f"{node.path} ({names[0]})"
+        label = f"{node.path} ({next((n for n in names if n.isprintable() and n), 'no compatible string')})"
         self.notes.unknown_devices.append(label)
         if self.strict:
             raise TreeError(f"no model for {label} (--strict)")
@@ -226,8 +257,11 @@ class Machine:
                 pass
 
         dev = Unknown()
-        for base, size in regions:
-            self.windows.append(Window(base, size, dev, dev.read, dev.write))
+        self._add_windows(node, [Window(base, size, dev, dev.read, dev.write) for base, size in regions])
+
+    def _add_windows(self, node: Node, windows: list[Window]) -> None:
+        self.windows.extend(windows)
+        self.window_nodes.update((id(w), node.path) for w in windows)
 
     # Wiring devices
 

@@ -131,6 +131,8 @@ def interrupts(tree: DeviceTree, node: Node) -> list[Interrupt]:
     if parent is None:
         raise TreeError(f"{node.path}: interrupts but no interrupt-parent")
     n = cells(parent, "#interrupt-cells", 1)
+    if n == 0:
+        raise TreeError(f"{node.path}: interrupts, but {parent.path} has #interrupt-cells = <0>")
     words = prop.cells()
     for i in range(0, len(words) - n + 1, n):
         out.append(_route(tree, node, parent, tuple(words[i : i + n])))
