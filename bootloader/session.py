@@ -63,6 +63,7 @@ class BootOptions:
     modules: dict[str, str] = field(default_factory=dict)  # --module NAME=FILE for the guests' modules
     vm_console: Callable[[str, bytes], None] | None = None  # each VM's console output, with its name
     trace: Callable[[str, int, str], None] | None = None  # the runtime's exits as they happen (vm, vcpu, what)
+    notice: Callable[[str], None] | None = None  # what the user should know as it happens (where typed input goes)
 
 
 @dataclass
@@ -200,6 +201,7 @@ def _runtime(opts: BootOptions, tree: DeviceTree, machine: Machine, planner: Pla
     if opts.trace is not None:
         trace = opts.trace
         runtime.trace = lambda vm, vcpu, what: trace(vm.name, vcpu, what)
+    runtime.console_input.notice = opts.notice
     return runtime
 
 

@@ -90,6 +90,7 @@ def boot(
         modules=modules,
         vm_console=None if quiet else vm_console,
         trace=_trace if trace else None,
+        notice=None if quiet else _notice,
         gdb_listening=lambda port: stderr.print(
             f"[dim]armboot: GDB stub on localhost:{port}{' (waiting for GDB)' if gdb_wait else ''}[/dim]"
         ),
@@ -131,6 +132,10 @@ def boot(
             detail = str(info["exit"].get("detail", "")).removeprefix("fault: ")
             stderr.print(f"[bold red]fault:[/bold red] {detail}")
         raise typer.Exit(code)
+
+
+def _notice(message: str) -> None:
+    stderr.print(f"[dim]armboot: {message}[/dim]", highlight=False)
 
 
 def _trace(vm: str, vcpu: int, what: str) -> None:

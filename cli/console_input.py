@@ -21,8 +21,9 @@ from collections.abc import Iterator
 class StdinInput:
     """``poll`` returns what has arrived; ``wait`` blocks until something does (False at end of input)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, interactive: bool = False) -> None:
         self.fd = fd
+        self.interactive = interactive  # a person types at a terminal (not a pipe or a file)
         self.chunks: queue.Queue[bytes | None] = queue.Queue()
         self.pending = b""
         self.eof = False
@@ -90,6 +91,6 @@ def stdin_input(enabled: bool = True) -> Iterator[StdinInput | None]:
     saved = termios.tcgetattr(fd)
     try:
         tty.setcbreak(fd)
-        yield StdinInput(fd)
+        yield StdinInput(fd, interactive=True)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -24,6 +24,7 @@ from ..arch.vgic import VGic
 from ..platform.devices import Window
 from ..platform.devices.pl011 import Pl011
 from . import memmap, mmio
+from .console_mux import ConsoleMux
 from .scheduler import DEFAULT_SLICE
 from .vcpu import make_vcpu
 from .vm import Vm, VmExit
@@ -99,6 +100,7 @@ class Runtime:
         self.hvc_immediate: bool = getattr(personality, "hvc_immediate", True)
         self.spinning: set[Cpu] = set()
         self.vm_console: Callable[[Vm, bytes], None] | None = None
+        self.console_input = ConsoleMux()  # typed input: one VM at a time, Ctrl-a x3 moves on (as Xen)
         for spec in specs:
             if spec.cpus > GICV2_MAX_CPUS:
                 raise RuntimeError_(f"guest {spec.name}: {spec.cpus} vCPUs; a GICv2 guest board has at most 8")
@@ -154,6 +156,8 @@ class Runtime:
             self._build_guest(spec)
         host = self.vms[0]
         self._enter(host.vcpus[0], host_entry, host_dtb)
+        if getattr(self.machine.input, "interactive", False):
+            self.console_input.announce()  # someone at a terminal should know where keys go
 
     def _build_host(self) -> None:
         machine = self.machine
@@ -182,6 +186,9 @@ class Runtime:
             machine.cpus.append(cpu)
         vm.console_writer = None
         self._add_vm(vm)
+        uart = machine.console_uart()
+        if uart is not None:  # the host owns the board's console UART
+            self.console_input.add(vm.name, uart.feed, lambda: vm.exit is None)
         self.personality.attach(self, vm, None)
         self._realise(vm)
 
@@ -211,11 +218,14 @@ class Runtime:
             base, intid = board.uart
             uart = Pl011(f"{spec.name}:uart", vm.console_out, lambda level, i=intid: vgic.set_level(i, level, 0))
             vm.add_mmio(Window(base, 0x1000, uart, uart.read, uart.write))
+            vm.console_feed = uart.feed
         self._add_vm(vm)
         for i in range(spec.cpus):
             cpu, timer, refresh = make_vcpu(vm, self._index(), i, i, self.clock, vgic.set_level)
             self._adopt(vm, cpu, i, timer, refresh)
-        self.personality.attach(self, vm, board)
+        self.personality.attach(self, vm, board)  # may give the VM a console feed (kvm: its virtio console)
+        if vm.console_feed is not None:
+            self.console_input.add(vm.name, vm.console_feed, lambda: vm.exit is None)
         self._realise(vm)
         entry, dtb = load_guest(self, vm, spec, board)
         self._enter(vm.vcpus[0], entry, dtb)
@@ -381,10 +391,18 @@ class Runtime:
             p.refresh_timer()
 
     def poll_input(self) -> None:
-        self.machine.poll_input()  # the host owns the board's console UART
+        typed = self.machine.input
+        data = typed.poll() if typed is not None else b""
+        if data:
+            self.console_input.route(data)
 
     def wait_input(self) -> bool:
-        return self.machine.wait_input()
+        """Every vCPU waits and no timer will wake one: block until input comes (False: there will be none)."""
+        typed = self.machine.input
+        if typed is None or not typed.wait():
+            return False
+        self.poll_input()
+        return True
 
     def next_deadline(self) -> int | None:
         deadlines = [d for cpu, p in self.placement.items() if cpu.on and (d := p.timer.next_deadline(self.clock)) is not None]

@@ -78,6 +78,7 @@ class Vm:
         self.realise: Callable[[Vm], None] = lambda vm: None  # set by the runtime: re-derive unicorn maps
         self.on_stop: Callable[[Vm], None] = lambda vm: None
         self.personality_state: dict[str, object] = {}  # what a personality keeps per VM
+        self.console_feed: Callable[[bytes], None] | None = None  # where typed input for this VM goes
         self._faults: dict[int, Stage2Fault] = {}
         self._syndromes: dict[int, int] = {}
 

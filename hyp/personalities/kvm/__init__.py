@@ -59,6 +59,8 @@ class Personality:
 
         vm.add_mmio(Window(base, size, console, console.read, console.write))
         vm.personality_state["virtio_console"] = console
+        if vm.console_feed is None:  # no vPL011: typed input goes to the virtio console
+            vm.console_feed = console.feed
 
     def reset(self, runtime: Runtime, vm: Vm, board: GuestBoard | None) -> None:
         """A restarted guest finds its virtio console as after power-on."""
