@@ -84,10 +84,10 @@ def _emit(findings: list, fmt: str, output: str | None, quiet: int, inputs: list
 
 
 def _text(findings: list, quiet: int) -> None:
-    """Grouped by file, each finding with its source line and a caret."""
+    """Grouped by the board checked, each finding with its file:line:col, source line and caret."""
     by_file: dict[str, list] = {}
     for d in findings:
-        by_file.setdefault(d.location.file if d.location else d.file, []).append(d)
+        by_file.setdefault(d.file or (d.location.file if d.location else ""), []).append(d)
     for name, group in by_file.items():
         shown = [d for d in group if not (quiet >= 1 and d.level != "error") and quiet < 2]
         if not shown:

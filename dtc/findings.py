@@ -27,6 +27,8 @@ def as_record(d: Diagnostic) -> dict:
         "line": loc.line if loc is not None else None,
         "column": loc.column if loc is not None else None,
     }
+    if d.file and d.file != record["file"]:
+        record["input"] = d.file  # the board checked, when the finding lives in a file it includes
     if d.schema or d.check == "schema":
         record["schema"] = d.schema
     if d.dtb_offset is not None:

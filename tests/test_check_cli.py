@@ -135,6 +135,18 @@ def test_text_output_groups_by_file_with_caret(tmp_path: Path) -> None:
     assert str(a) in run.err and f"{a}:{line_of(a, 'bootargs')}:" in run.err and "^" in run.err
 
 
+def test_findings_in_a_shared_include_name_each_board(tmp_path: Path) -> None:
+    """Two boards include one .dtsi with a flaw: each board's finding points into the .dtsi and names the board."""
+    (tmp_path / "soc.dtsi").write_text("/ { soc { #address-cells = <1>; #size-cells = <1>; dev@10 { }; }; };\n")
+    boards = [write(tmp_path, f"{n}.dts", '/dts-v1/;\n/include/ "soc.dtsi"\n/ { model = "x"; };\n') for n in ("one", "two")]
+    run = armboot("check", "--no-schemas", "--format", "json", *boards)
+    found = [(f["check"], f["input"], f["file"]) for f in json.loads(run.out) if f["check"] == "unit_address_vs_reg"]
+    assert found == [("unit_address_vs_reg", str(b), str(tmp_path / "soc.dtsi")) for b in boards]
+    text = armboot("check", "--no-schemas", *boards).err
+    soc_line = f"{tmp_path / 'soc.dtsi'}:1:"
+    assert text.count(soc_line) >= 2 and text.index(str(boards[0])) < text.index(soc_line) < text.index(str(boards[1]))
+
+
 @needs_corpus
 @pytest.mark.parametrize("version", ["v4.14", "v4.9"])
 def test_corpus_sample_matches_dtc_through_the_cli(version: str, tmp_path: Path) -> None:
