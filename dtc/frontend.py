@@ -262,7 +262,7 @@ class _TreeBuilder:
         fe = self.fe
         syntax, problems, base = fe.parse_statement(buf, span, self.stack_offset())
         for rel, message in problems:
-            fe.error(base + rel, message)
+            fe.error(base + rel, message, hint=_syntax_hint(fe.sources.line_text(base + rel), fe.sources.locate(base + rel)))
         if syntax is None:
             raise _SyntaxStop
         kind = syntax[0]
@@ -458,3 +458,12 @@ def guess_boot_cpuid(root: Node) -> int:
     if reg is None or len(reg.value) != 4:
         return 0
     return reg.u32()
+
+
+def _syntax_hint(line: str, where: object) -> str:
+    """What a syntax error most likely means, for constructs newer dtc versions accept."""
+    column = getattr(where, "column", 0)
+    rest = line[column - 1 :] if column else ""
+    if rest.startswith("&{") and not rest.startswith("&{/"):
+        return "dtc 1.6.1 takes only a full path in &{...} (like &{/soc/serial@0}); &{label/path} came with dtc 1.7"
+    return ""

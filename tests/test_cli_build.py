@@ -56,6 +56,15 @@ def test_bad_input_exit_status_and_no_traceback(tmp_path: Path) -> None:
     assert not (tmp_path / "bad.dtb").exists()
 
 
+def test_label_paths_get_a_hint(tmp_path: Path) -> None:
+    """&{label/path} (dtc 1.7, used by Linux 6.x boards) is a syntax error for dtc 1.6.1 and armboot: the hint says why."""
+    src = write(tmp_path / "lp.dts", "/dts-v1/;\n/ { lbl: a { b { }; }; };\n&{lbl/b} { y = <2>; };\n")
+    assert dtc("-o", tmp_path / "ref.dtb", src).rc == 1
+    run = armboot("build", src, "-o", tmp_path / "lp.dtb")
+    assert run.rc == 1 and f"{src}:3:1: error: syntax error" in run.err
+    assert "&{label/path} came with dtc 1.7" in run.err
+
+
 def test_failed_build_keeps_the_previous_output(tmp_path: Path) -> None:
     src = write(tmp_path / "b.dts", GOOD)
     out = tmp_path / "b.dtb"
