@@ -5,13 +5,15 @@ Documentation/devicetree/bindings/ABI.rst) say: removing a node, a property or
 a compatible entry, reordering compatible entries, changing reg, interrupts or
 the interrupt parent breaks users of the older tree; adding a node or a
 property does not; renumbering phandles and reordering nodes change nothing.
-Boards: three kernel boards of ../shared/corpus and armboot's own
-Foundation v8 board (not in shared/).
+Boards: three kernel boards of ../shared/corpus, armboot's own Foundation v8
+board, and three boards of a newer kernel when scripts/fetch-kernel-dts has
+extracted its source (the last four are not in shared/).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +35,18 @@ BOARDS = {
     "juno@v4.9": ("v4.9", CORPUS / "v4.9/arm64/arm/juno.dts"),
     "foundation-v8@armboot": ("", ROOT / "boards/foundation-v8/foundation-v8.dts"),
 }
+# Boards of a newer kernel (scripts/fetch-kernel-dts), when its source was fetched: not in shared/.
+NEWER = {
+    "rk3588-rock-5b@{}": "rockchip/rk3588-rock-5b.dts",
+    "sm8550-qrd@{}": "qcom/sm8550-qrd.dts",
+    "imx8mp-evk@{}": "freescale/imx8mp-evk.dts",
+}
+KERNEL_SRC = sorted(Path(os.environ.get("ARMBOOT_KERNEL_SRC", "/nonexistent")).glob("linux-source-*/.complete"))
+if KERNEL_SRC:
+    _src = KERNEL_SRC[-1].parent
+    for _name, _rel in NEWER.items():
+        if (_src / "arch/arm64/boot/dts" / _rel).is_file():
+            BOARDS[_name.format(_src.name.removeprefix("linux-source-"))] = ("src", _src / "arch/arm64/boot/dts" / _rel)
 SPECIAL = {
     "compatible", "status", "reg", "ranges", "dma-ranges", "interrupts", "interrupts-extended", "interrupt-parent",
     "interrupt-map", "interrupt-map-mask", "#address-cells", "#size-cells", "#interrupt-cells", "phandle",
@@ -45,7 +59,12 @@ class Board:
 
     def __init__(self, version: str, path: Path) -> None:
         self.path = str(path)
-        self.opts = BuildOptions(include_dirs=corpus_include_dirs(version) if version else [])
+        if version == "src":  # a kernel source tree: the kernel's include-prefixes folder
+            root = next(p for p in path.parents if (p / "scripts/dtc/include-prefixes").is_dir())
+            includes = [str(root / "scripts/dtc/include-prefixes")]
+        else:
+            includes = corpus_include_dirs(version) if version else []
+        self.opts = BuildOptions(include_dirs=includes)
         raw = path.read_bytes()
         self.text = preprocess(self.path, self.opts.include_dirs, []).text if needs_cpp(raw) else None
         self.cache = ParseCache()
@@ -62,7 +81,7 @@ _boards: dict[str, Board] = {}
 @pytest.fixture(params=sorted(BOARDS))
 def board(request: pytest.FixtureRequest) -> Board:
     version, path = BOARDS[request.param]
-    if version and not CORPUS.is_dir():
+    if version and version != "src" and not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     if request.param not in _boards:
         _boards[request.param] = Board(version, path)
