@@ -202,11 +202,38 @@ def check_explicit_phandles(ctx: CheckContext, node: Node) -> None:
         ctx.fail(node, "mismatching 'phandle' and 'linux,phandle' properties")
     if linux_phandle and not phandle:
         phandle = linux_phandle
-    other = ctx.tree.by_phandle(phandle)
+    owners: PhandleOwners = ctx.run.cached("phandle_owners", lambda: PhandleOwners(ctx.run.live_nodes()))
+    other = owners.first(phandle)
     if other is not None and other is not node:
         ctx.fail(node, f"duplicated phandle 0x{phandle:x} (seen before at {other.path})")
         return
-    node.phandle = phandle
+    owners.assign(node, phandle)
+
+
+class PhandleOwners:
+    """The node dtc's get_node_by_phandle finds (the first in walk order holding a value), kept up to
+    date while explicit_phandles assigns: one walk per pass instead of one per phandle."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.position = {node: i for i, node in enumerate(nodes)}
+        self.owners: dict[int, list[Node]] = {}
+        for node in nodes:
+            if phandle_is_valid(node.phandle):
+                self.owners.setdefault(node.phandle, []).append(node)
+
+    def first(self, phandle: int) -> Node | None:
+        holders = self.owners.get(phandle) if phandle_is_valid(phandle) else None
+        return min(holders, key=self.position.__getitem__) if holders else None
+
+    def assign(self, node: Node, phandle: int) -> None:
+        if node.phandle == phandle:
+            return
+        old = self.owners.get(node.phandle)
+        if old is not None and node in old:
+            old.remove(node)
+        node.phandle = phandle
+        if phandle_is_valid(phandle) and node in self.position:
+            self.owners.setdefault(phandle, []).append(node)
 
 
 class PhandleAllocator:
