@@ -33,13 +33,14 @@ FORMAT = 1
 IMAGE_MAGIC = b"ARM\x64"
 MARKER = "ARMBOOT-INITRAMFS-OK"
 BUSYBOX_PACKAGE = "busybox-static"
-APPLETS = ("sh", "mount", "echo", "uname", "head", "cat", "dmesg", "grep", "sleep", "poweroff")
+APPLETS = ("sh", "mount", "echo", "uname", "head", "cat", "dmesg", "grep", "sleep", "poweroff", "setsid", "cttyhack")
 MANIFEST = "manifest.json"
 IMAGE_FILE, BUSYBOX_FILE, INITRD_FILE = "Image", "busybox", "initramfs.cpio.gz"
 
 INIT_SCRIPT = f"""#!/bin/sh
 # armboot's initramfs (bootloader/linux.py): show that user space runs, what the kernel
-# sees of itself, then power off (PSCI SYSTEM_OFF), so a boot test ends on its own.
+# sees of itself, then power off (PSCI SYSTEM_OFF), so a boot test ends on its own;
+# with armboot.shell on the command line (armboot boot --linux --shell), a shell first.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -49,6 +50,11 @@ echo {MARKER}
 uname -a
 head -n 8 /proc/cpuinfo
 dmesg | grep -i "CPU: All CPU(s) started at" || echo "armboot: no 'CPU: All CPU(s) started at' line in dmesg"
+if grep -q armboot.shell /proc/cmdline; then
+    /bin/busybox --install -s /bin 2>/dev/null
+    echo "armboot: a shell on the console (busybox); exit powers off"
+    setsid cttyhack sh
+fi
 poweroff -f
 sleep 5
 echo "armboot: poweroff -f returned"
@@ -396,14 +402,19 @@ def bootargs_for(tree: DeviceTree) -> str:
 
 
 def boot_options(board: str, include_dirs: list[str], kernel: str | None, initrd: str | None,
-                 bootargs: str | None) -> tuple[str, str, str]:
+                 bootargs: str | None, shell: bool = False) -> tuple[str, str, str]:
     """``armboot boot --linux``: the cached kernel, initramfs and a console command line,
-    each overridden by an explicit --kernel / --initrd / --bootargs."""
+    each overridden by an explicit --kernel / --initrd / --bootargs; ``shell`` asks the
+    initramfs for a shell on the console before it powers off."""
     arts = artifacts()
     if arts is None and (kernel is None or initrd is None):
         raise LinuxFetchError("the Linux kernel and initramfs are not fetched yet: run armboot linux fetch first")
+    if arts is not None and initrd is None and (manifest() or {}).get("init_sha256") != init_digest():
+        arts = fetch()  # an initramfs of an older recipe: rebuilt offline from the cached busybox
     if bootargs is None and os.path.exists(board):  # a missing board is the boot's own error
         from .session import load_tree
 
         bootargs = bootargs_for(load_tree(board, include_dirs))
+    if shell:
+        bootargs = f"{bootargs or ''} armboot.shell".strip()
     return kernel or arts.image, initrd or arts.initrd, bootargs  # type: ignore[union-attr]

@@ -37,6 +37,7 @@ def boot(
     gdb: Annotated[int | None, typer.Option("--gdb", metavar="PORT", help="serve GDB on localhost:PORT (0: any free port)")] = None,
     gdb_wait: Annotated[bool, typer.Option("--gdb-wait", help="wait for GDB before the payload's first instruction")] = False,
     linux: Annotated[bool, typer.Option("--linux", help="boot the kernel and initramfs of 'armboot linux fetch'")] = False,
+    shell: Annotated[bool, typer.Option("--shell", help="with --linux: a shell on the console before power-off (type at the prompt)")] = False,
     hypervisor: Annotated[str, typer.Option("--hypervisor", help="personality of armboot's hypervisor for guests in the tree: kvm or xen")] = "kvm",
     module: Annotated[list[str], typer.Option("--module", metavar="DOMAIN[:KIND]=FILE", help="file for a guest's module (kind: kernel, ramdisk, device-tree)")] = [],  # noqa: B006
     trace: Annotated[bool, typer.Option("--trace", help="stream traps and hypervisor exits to stderr")] = False,
@@ -61,11 +62,14 @@ def boot(
         stderr.print(f"[bold red]error:[/bold red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     vm_console = VmConsole(stdout)
+    if shell and not linux:
+        stderr.print("[bold red]error:[/bold red] --shell asks --linux's initramfs for a shell: give --linux too")
+        raise typer.Exit(EXIT_BAD_INPUT)
     if linux:
         from armboot.bootloader.linux import LinuxFetchError, boot_options
 
         try:
-            kernel, initrd, bootargs = boot_options(board, include, kernel, initrd, bootargs)
+            kernel, initrd, bootargs = boot_options(board, include, kernel, initrd, bootargs, shell)
         except (LinuxFetchError, BootError) as e:
             stderr.print(f"[bold red]error:[/bold red] {e}")
             raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -14,6 +14,7 @@ import pytest
 from armboot.bootloader.linux import artifacts, bootargs_for
 from armboot.bootloader.report import build_report
 from armboot.bootloader.session import BootOptions, boot_and_run, load_tree
+from reference import armboot
 
 ROOT = Path(__file__).resolve().parents[1]
 VIRT = ROOT / "boards" / "virt.dts"
@@ -79,3 +80,18 @@ def test_as_a_guest_of_the_hypervisor() -> None:
     assert guest["exits"]["mmio"] > 0 and guest["injected_irqs"] > 0
     assert vms["host"]["exit"]["reason"] == "system_off" and "power: PSCI SYSTEM_OFF" in vms["host"]["console"]
     assert report["exit"]["reason"] == "system_off"
+
+
+def test_a_shell_on_the_console_reads_typed_input() -> None:
+    """`--linux --shell`: busybox's shell on ttyAMA0 runs what is typed (stdin through the PL011), exit powers off.
+
+    Linux drains the UART's receive FIFO when it opens the port, as on hardware, so the
+    commands come after a hundred newlines typed ahead (the shell just prints prompts for them).
+    """
+    typed = b"\n" * 100 + b"echo shell-$((6*7))\nuname -m\nexit\n"
+    run = armboot("boot", "virt", "--no-hyp", "--linux", "--shell", "--max-insns", str(BUDGET), stdin=typed)
+    assert run.rc == 0, run.err[-2000:]
+    console = run.out.decode("utf-8", "replace")
+    assert MARKER in console and "armboot: a shell on the console" in console
+    assert "$((6*7))\r\nshell-42\r\n" in console, console[-1500:]  # the tty echoes the line, then sh runs it
+    assert "uname -m\r\naarch64\r\n" in console and "reboot: Power down" in console
