@@ -9,7 +9,9 @@ read, re-emitted, decompiled and checked by armboot and by the installed dtc:
 - decompiled (-O dts): dtc's text, except where dtc's text does not compile
   back to the same tree (a string list whose strings start with digits, which
   dtc 1.6.1 prints as "\\00\\01", octal escapes); armboot's text always does;
-- checked: the same (check, node path) pairs as dtc prints.
+- checked: the same (check, node path) pairs as dtc prints;
+- and every shipped .dtbo, applied to the boards named most like it, gives
+  fdtoverlay's bytes (or is refused where fdtoverlay refuses it).
 
 Without the cached package these tests skip, saying why.
 """
@@ -17,13 +19,14 @@ Without the cached package these tests skip, saying why.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from armboot.bootloader.debfile import extract
 from armboot.bootloader.linux import default_cache_dir, manifest
 from armboot.dtc.compiler import BuildOptions, compile_file, emit
-from reference import dtc, needs_dtc
+from reference import armboot, dtc, needs_dtc
 from test_checks import dtc_reports
 
 SAMPLE_EVERY = 12  # every 12th file in name order: about ninety trees, every vendor folder
@@ -42,19 +45,23 @@ pytestmark = [needs_dtc, pytest.mark.skipif(DEB is None, reason="no cached kerne
 
 
 @pytest.fixture(scope="module")
-def trees(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def blobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every .dtb and .dtbo of the package, written flat (vendor_board.dtb), by name."""
     assert DEB is not None
-    blobs = extract(DEB, lambda name: name.startswith("/usr/lib/linux-image-") and name.endswith((".dtb", ".dtbo")))
-    assert len(blobs) > 500, f"expected the kernel's DTBs in {DEB}, found {len(blobs)}"
+    found = extract(DEB, lambda name: name.startswith("/usr/lib/linux-image-") and name.endswith((".dtb", ".dtbo")))
+    assert len(found) > 500, f"expected the kernel's DTBs in {DEB}, found {len(found)}"
     root = tmp_path_factory.mktemp("kernel-dtbs")
-    out = []
-    for i, name in enumerate(sorted(blobs)):
-        if i % SAMPLE_EVERY:
-            continue
+    out = {}
+    for name in sorted(found):
         f = root / name.split("/", 4)[-1].replace("/", "_")
-        f.write_bytes(blobs[name])
-        out.append(f)
+        f.write_bytes(found[name])
+        out[f.name] = f
     return out
+
+
+@pytest.fixture(scope="module")
+def trees(blobs: dict[str, Path]) -> list[Path]:
+    return [blobs[name] for name in sorted(blobs)][::SAMPLE_EVERY]
 
 
 def _armboot(path: Path) -> tuple[bytes, str, set[tuple[str, str]]]:
@@ -90,3 +97,29 @@ def test_kernel_dtbs_read_emit_decompile_and_check_like_dtc(trees: list[Path], t
             assert same_tree == (tmp_path / "orig.dtb").read_bytes(), f"{path.name}: armboot's text does not compile back"
             assert _recompiled(theirs, tmp_path) != same_tree, f"{path.name}: differs from dtc's text, which compiles back"
     assert len(trees) > 50 and differing_text < len(trees) // 4
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def test_kernel_overlays_apply_like_fdtoverlay(blobs: dict[str, Path], tmp_path: Path) -> None:
+    """Each shipped .dtbo onto the boards named most like it: fdtoverlay's bytes, or a refusal where it refuses."""
+    bases = [n for n in blobs if n.endswith(".dtb")]
+    applied = refused = 0
+    for overlay in (n for n in sorted(blobs) if n.endswith(".dtbo")):
+        stem = overlay.removesuffix(".dtbo")
+        best = max(_shared_prefix(stem, b) for b in bases)
+        for base in sorted(b for b in bases if _shared_prefix(stem, b) == best)[:3]:
+            ref = subprocess.run(["fdtoverlay", "-i", blobs[base], "-o", tmp_path / "ref.dtb", blobs[overlay]], capture_output=True)
+            run = armboot("overlay", "apply", blobs[base], blobs[overlay], "-o", tmp_path / "ours.dtb")
+            assert "Traceback" not in run.err
+            if ref.returncode == 0:
+                assert run.rc == 0, f"{overlay} on {base}: {run.err}"
+                assert (tmp_path / "ours.dtb").read_bytes() == (tmp_path / "ref.dtb").read_bytes(), f"{overlay} on {base}"
+                applied += 1
+            else:
+                assert run.rc == 1 and "error" in run.err, f"{overlay} on {base}: fdtoverlay refuses, armboot does not"
+                refused += 1
+            (tmp_path / "ours.dtb").unlink(missing_ok=True)
+    assert applied > 20 and refused > 0
