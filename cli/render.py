@@ -49,13 +49,22 @@ def markup(d: Diagnostic) -> list[str]:
     return lines
 
 
+def _as_utf8(text: str) -> str:
+    """The compiler sees bytes (one char each, as dtc does); people read the file as UTF-8."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def _source_lines(d: Diagnostic) -> list[str]:
     assert d.location is not None
     original = _original_line(d)
-    expanded = d.source_line.expandtabs(1) if d.source_line else None
+    expanded = _as_utf8(d.source_line).expandtabs(1) if d.source_line else None
+    column = len(_as_utf8(d.source_line[: max(d.location.column - 1, 0)])) if d.source_line else d.location.column - 1
     gutter = f"[dim]{d.location.line:>5} | [/dim]"
     pad = " " * 6 + "| "
-    caret = f"[dim]{pad}[/dim][bold green]{' ' * max(d.location.column - 1, 0)}^[/bold green]"
+    caret = f"[dim]{pad}[/dim][bold green]{' ' * max(column, 0)}^[/bold green]"
     if original is not None and (expanded is None or original.expandtabs(1) == expanded):
         return [gutter + escape(original.expandtabs(1)), caret]
     if original is not None:

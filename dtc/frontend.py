@@ -74,6 +74,10 @@ class _SyntaxStop(Exception):
     pass
 
 
+class _InputEnds(Exception):
+    """A byte dtc's parser takes for the end of the input (see _end_of_input_byte)."""
+
+
 class Frontend:
     """Turns one DTS file into a DeviceTree (one instance per input file)."""
 
@@ -141,12 +145,15 @@ class Frontend:
         main = self.sources.add("<stdin>" if path == "-" else path, text)
         builder = _TreeBuilder(self)
         try:
-            for buf, span in self._spans(main, 0, []):
-                builder.statement(buf, span)
+            try:
+                for buf, span in self._spans(main, 0, []):
+                    builder.statement(buf, span)
+            except _InputEnds:
+                pass
+            if self._errors == 0:
+                builder.finish(main)
         except _SyntaxStop:
             pass
-        if self._errors == 0:
-            builder.finish(main)
         if self._errors:
             raise DtcError([d for d in self.diagnostics if d.level == "error"] or self.diagnostics)
         assert builder.root is not None
@@ -261,6 +268,23 @@ class _TreeBuilder:
     def statement(self, buf: Buffer, span: lexer.Span) -> None:
         fe = self.fe
         syntax, problems, base = fe.parse_statement(buf, span, self.stack_offset())
+        end = _end_of_input_byte(buf, span, problems)
+        if end is not None:
+            # dtc's lexer returns a stray NUL or high byte as a (signed, so negative) char: bison reads
+            # that as the end of the input.  What came before it is parsed; everything after is ignored.
+            fe.diagnostics.append(fe.diagnostic(
+                "warning", buf.base + end,
+                f"byte 0x{ord(buf.text[end]):02x} ends the input here, as in dtc; the rest of the file is ignored",
+            ))  # fmt: skip
+            before = lexer.Span(span.start, end)
+            if buf.text[span.start : end].strip():
+                syntax, problems, base = fe.parse_statement(buf, before, self.stack_offset())
+                self._apply(syntax, problems, base)
+            raise _InputEnds
+        self._apply(syntax, problems, base)
+
+    def _apply(self, syntax: tuple | None, problems: list, base: int) -> None:
+        fe = self.fe
         for rel, message in problems:
             fe.error(base + rel, message, hint=_syntax_hint(fe.sources.line_text(base + rel), fe.sources.locate(base + rel)))
         if syntax is None:
@@ -467,3 +491,21 @@ def _syntax_hint(line: str, where: object) -> str:
     if rest.startswith("&{") and not rest.startswith("&{/"):
         return "dtc 1.6.1 takes only a full path in &{...} (like &{/soc/serial@0}); &{label/path} came with dtc 1.7"
     return ""
+
+
+def _end_of_input_byte(buf: Buffer, span: lexer.Span, problems: list) -> int | None:
+    """Where a statement meets a NUL or a byte >= 0x80 outside strings and comments, if it does.
+
+    flex's catch-all rule returns such a byte as a char, which is signed: a zero or negative
+    token is end-of-file to bison, so dtc stops reading there (and accepts the file when the
+    tree was complete).  Only plain statements are handled; in a nested /include/ it stays an error.
+    """
+    if span.nested_include:
+        return None
+    for rel, message in problems:
+        at = span.start + rel
+        if message.startswith("syntax error: unexpected character") and 0 <= at < len(buf.text):
+            ch = buf.text[at]
+            if ch == "\x00" or ord(ch) >= 0x80:
+                return at
+    return None

@@ -132,6 +132,19 @@ def test_unterminated_everything(tmp_path: Path) -> None:
             compile_file(str(src), BuildOptions())
 
 
+@pytest.mark.parametrize("text", ["", "\n", HDR, HDR + "/plugin/;\n", "/* only a comment */\n", HDR + "/memreserve/ 1 2;\n"])
+def test_no_tree_at_all(text: str, tmp_path: Path) -> None:
+    """Empty input, or a header with no tree: dtc's syntax error, from the library and the command alike."""
+    src = tmp_path / "empty.dts"
+    src.write_text(text)
+    assert dtc("-o", tmp_path / "ref.dtb", src).rc == 1
+    with pytest.raises(DtcError):
+        compile_file(str(src), BuildOptions())
+    run, secs = timed("build", "--no-cache", src, "-o", tmp_path / "ours.dtb")
+    clean_failure(run, secs)
+    assert "input ends before the tree" in run.err
+
+
 def test_huge_flat_value_is_linear(tmp_path: Path) -> None:
     src = tmp_path / "big.dts"
     src.write_text(HDR + "/ { a = <" + " ".join(str(i) for i in range(100_000)) + ">; };\n")

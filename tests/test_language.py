@@ -146,6 +146,14 @@ CASES: dict[str, str] = {
     "overlay-basic": HDR + "/plugin/;\n&foo { a = <1>; bar: b { }; c = <&bar &other>; };\n&{/x/y} { d; };",
     "overlay-with-root": HDR + "/plugin/;\n/ { fragment@10 { target = <&n>; __overlay__ { a; }; }; };\n&n { b = <&q>; };",
     "overlay-local-fixups-nested": HDR + "/plugin/;\n&foo { l1: a { l2: b { p = <&l1 1 &l2 2 &ext 3>; }; }; q = <&l2>; };",
+    # a NUL or high byte outside strings is end-of-input to dtc's parser (a negative token)
+    "high-byte-after-tree": HDR + "/ { a = <1>; };\xc3\xa4 garbage { {{ &nope;",
+    "nul-after-tree": HDR + '/ { s = "\xc3\xa4"; };\x00 rest',
+    "high-byte-between-statements": HDR + "/ { };\n\xaf&nope { x; };",
+    "high-byte-inside-node": HDR + "/ { a = <1>; \xc3 };",
+    "high-byte-before-tree": HDR + "\xff / { };",
+    "high-byte-in-bytestring": HDR + "/ { x = [00 \xc3]; };",
+    "high-byte-in-comment-and-string": HDR + "/* \xc3\xa4 */ / { s = \"\xff\"; c = <'\\xff'>; };",
 }
 
 OPTION_CASES: dict[str, tuple[str, list[str]]] = {
