@@ -29,7 +29,7 @@ def check(
     output: Annotated[str | None, typer.Option("-o", "--out", help="write the report here instead of stdout")] = None,
     quiet: Annotated[int, typer.Option("-q", "--quiet", count=True, help="text: only errors (-q), nothing (-qq)")] = 0,
     strict: Annotated[bool, typer.Option("--strict", help="any finding fails (exit status 1)")] = False,
-    unknown_compatible: Annotated[str, typer.Option("--unknown-compatible", help="level for compatibles no schema knows: warning, error, off")] = "warning",
+    unknown_compatible: Annotated[str, typer.Option("--unknown-compatible", help="level for compatibles (and DTB properties) no schema knows: warning, error, off")] = "warning",
 ) -> None:
     """Check trees with dtc's checks and binding schemas (exit 1 on an error, 0 when clean)."""
     from armboot.dtc.checker import Checker, CheckOptions

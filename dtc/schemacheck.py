@@ -154,7 +154,7 @@ def validate(tree: DeviceTree, validator: Any, unknown_compatible: str = "warnin
             errors = memo[key] = list(validator.iter_errors(node))
         for error in errors:
             schema = getattr(error, "schema_file", "") or ""
-            d = _diagnostic(tree, path, error, schema, unknown_compatible, disabled)
+            d = _diagnostic(tree, path, error, schema, unknown_compatible, disabled, validator)
             if d is None or (d.path, d.property, d.message) in seen:
                 continue
             seen.add((d.path, d.property, d.message))
@@ -187,7 +187,7 @@ def _property_of(error: Any, rest: list) -> str:
 
 
 def _diagnostic(
-    tree: DeviceTree, path: str, error: Any, schema: str, unknown: str, disabled: bool
+    tree: DeviceTree, path: str, error: Any, schema: str, unknown: str, disabled: bool, validator: Any = None
 ) -> Diagnostic | None:
     if error.context:  # oneOf/anyOf: the alternative that came closest says more
         from jsonschema.exceptions import best_match
@@ -214,7 +214,14 @@ def _diagnostic(
     elif rest and rest[0] == "$nodename":
         message = f"node name {message}"
     elif isinstance(error.instance, bytes) and error.validator == "type":
-        message = f"'{prop_name}' is not described by any binding schema (its type is unknown)"
+        types = sorted(t for t in validator.property_get_type(prop_name) if t != "node") if validator else []
+        if types:  # a binding types it, and these bytes are not that
+            message = f"'{prop_name}' has the wrong type: its binding says {' or '.join(types)}"
+        else:  # no binding among the schemas: like an unknown compatible, worth knowing, not a proven error
+            if unknown == "off":
+                return None
+            level = unknown
+            message = f"'{prop_name}' is not described by any binding schema (its type is unknown)"
     elif len(message) > 300:
         message = message[:297] + "..."
     d = Diagnostic(level, message, check="schema", path=path, property=prop_name, schema=schema, file=tree.origin)

@@ -76,7 +76,8 @@ def test_missing_required_property(tmp_path: Path) -> None:
 def test_wrong_type(tmp_path: Path) -> None:
     rc, found, src = findings(tmp_path, GOOD.replace('bootargs = "console=ttyAMA0";', "bootargs = <1 2>;"))
     bad = [f for f in found if f["check"] == "schema" and f["property"] == "bootargs"]
-    assert rc == 1 and bad
+    assert rc == 1 and bad and bad[0]["level"] == "error"
+    assert bad[0]["message"] == "'bootargs' has the wrong type: its binding says string"
     assert bad[0]["line"] == line_of(src, "bootargs") and bad[0]["column"] == 3
 
 
@@ -90,6 +91,20 @@ def test_unknown_compatible(tmp_path: Path) -> None:
     assert rc == 1
     rc, found, _ = findings(tmp_path, text, "--unknown-compatible", "error")
     assert rc == 1
+
+
+def test_dtb_property_no_schema_types(tmp_path: Path) -> None:
+    """From a DTB, a vendor property no schema describes has no known type: a warning, as an unknown compatible."""
+    text = GOOD.replace("\tchosen {", '\tgizmo@1000 {\n\t\tcompatible = "acme,gizmo";\n\t\treg = <0 0x1000 0 0x10>;\n'
+                        '\t\tacme,mode = <3>;\n\t};\n\n\tchosen {')
+    src = write(tmp_path, "board.dts", text)
+    assert dtc("-o", tmp_path / "board.dtb", src).ok
+    run = armboot("check", "--format", "json", "-I", "dtb", tmp_path / "board.dtb")
+    typeless = [f for f in json.loads(run.out) if f["property"] == "acme,mode"]
+    assert run.rc == 0 and typeless and typeless[0]["level"] == "warning", run.out
+    assert "its type is unknown" in typeless[0]["message"] and typeless[0]["path"] == "/gizmo@1000"
+    run = armboot("check", "--format", "json", "-I", "dtb", "--unknown-compatible", "error", tmp_path / "board.dtb")
+    assert run.rc == 1
 
 
 def test_bad_chosen(tmp_path: Path) -> None:
