@@ -41,7 +41,7 @@ def boot(
     hypervisor: Annotated[str, typer.Option("--hypervisor", help="personality of armboot's hypervisor for guests in the tree: kvm or xen")] = "kvm",
     module: Annotated[list[str], typer.Option("--module", metavar="DOMAIN[:KIND]=FILE", help="file for a guest's module (kind: kernel, ramdisk, device-tree)")] = [],  # noqa: B006
     trace: Annotated[bool, typer.Option("--trace", help="stream traps and hypervisor exits to stderr")] = False,
-    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="type into the console UART from stdin")] = True,
+    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="type into the console UART from stdin (guests: one VM at a time, Ctrl-a three times switches)")] = True,
 ) -> None:
     """Boot a payload on an emulated board built from its device tree."""
     from armboot.bootloader.dom0less import Dom0lessError, parse_module_args
