@@ -67,7 +67,7 @@ def one_arch(root: Path, arch: str, jobs: int) -> None:
             refs = list(pool.map(lambda b: reference(b, prefixes, ref_dir / (b.stem + ".dtb")), boards))
         t_ref = time.perf_counter() - t0
         t0 = time.perf_counter()
-        subprocess.run(["armboot", "build", "-q", "-b", "0", "--jobs", str(jobs), "-i", str(prefixes), "--out-dir", str(ours_dir),
+        subprocess.run(["armboot", "build", "-q", "--no-cache", "-b", "0", "--jobs", str(jobs), "-i", str(prefixes), "--out-dir", str(ours_dir),
                         *map(str, boards)], capture_output=True)  # fmt: skip
         t_ours = time.perf_counter() - t0
         checked = subprocess.run(["armboot", "check", "--no-schemas", "--format", "json", "-i", str(prefixes), *map(str, boards)],

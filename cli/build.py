@@ -1,4 +1,4 @@
-"""``armboot build``: dtc's command line, one process for many boards."""
+"""``armboot build``: dtc's command line, one run for many boards."""
 
 from __future__ import annotations
 
@@ -54,10 +54,10 @@ def build(
     quiet: Annotated[int, typer.Option("-q", "--quiet", count=True, help="less output (-q no warnings, -qq no errors)")] = 0,
     cpp: Annotated[bool | None, typer.Option("--cpp/--no-cpp", help="force the C preprocessor on/off (default: when the source has #include/#define)")] = None,
     depfile: Annotated[str | None, typer.Option("-d", "--out-dependency", help="write a make dependency file")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel preprocessor workers (default: cores)")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel workers: processes for a large batch, cpp threads in each (default: cores)")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the on-disk build cache")] = False,
 ) -> None:
-    """Compile device trees, as dtc does (same flags), one process for many boards."""
+    """Compile device trees, as dtc does (same flags), one run for many boards."""
     if out_format not in EXTENSIONS:
         usage_error(f"unknown output format '{out_format}' (use dtb, dts or yaml)")
     opts = source_options(include, define, cpp, in_format)

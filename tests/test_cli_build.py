@@ -90,6 +90,36 @@ def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
     assert "Traceback" not in run.err
 
 
+def test_large_batch_in_worker_processes(tmp_path: Path) -> None:
+    """Enough boards for two worker processes: same bytes as dtc, failures reported per board, nothing lost."""
+    srcs = []
+    for soc in range(3):
+        common = write(tmp_path / f"soc{soc}" / "soc.dtsi", f'/ {{ soc{soc}: soc {{ compatible = "acme,soc{soc}"; }}; }};\n')
+        for i in range(12):
+            body = f'/dts-v1/;\n/include/ "{common.name}"\n/ {{ model = "b{soc}-{i}"; x = <&soc{soc} {i}>; }};\n'
+            srcs.append(write(tmp_path / f"soc{soc}" / f"b{soc}-{i}.dts", BAD if (soc, i) == (1, 5) else body))
+    out = tmp_path / "out"
+    run = armboot("build", "--jobs", "2", "--no-cache", "--out-dir", out, *srcs)
+    assert run.rc == 1 and run.err.count(": error:") == 1 and "b1-5.dts:4:" in run.err, run.err
+    assert "35/36 built" in run.err
+    for src in srcs:
+        ours = out / (src.stem + ".dtb")
+        if src.stem == "b1-5":
+            assert not ours.exists()
+        else:
+            assert ours.read_bytes() == dtc("-q", "-i", src.parent, src).out, src.name
+
+
+def test_batch_folders_go_whole_to_one_worker() -> None:
+    from armboot.dtc.batch import Job, _by_folder
+
+    pending = [(Job(f"/{d}/b{i}.dts", f"/o/{d}{i}.dtb"), None) for d, n in (("a", 5), ("b", 3), ("c", 3)) for i in range(n)]
+    groups = _by_folder(pending, 2)
+    folders = [{job.input.split("/")[1] for _, job, _ in g} for g in groups]
+    assert sorted(map(sorted, folders)) == [["a"], ["b", "c"]]
+    assert sorted(i for g in groups for i, _, _ in g) == list(range(11))
+
+
 def test_batch_continues_past_failures(tmp_path: Path) -> None:
     srcs = [write(tmp_path / "in" / f"b{i}.dts", GOOD.replace('"x"', f'"b{i}"')) for i in range(4)]
     write(srcs[2], BAD)
