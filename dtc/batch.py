@@ -5,27 +5,26 @@ once per worker), the C preprocessor runs for upcoming inputs in threads
 while a worker parses (cpp is a separate process), a failing input does not
 stop the others, and every output goes through the on-disk build cache.
 
-Parsing is Python, so one process uses one core: a large batch is split
-among worker processes, one per core, each taking whole folders (the boards
-of one SoC share their .dtsi, so each is still parsed by one worker).
+A large batch is split among worker processes (dtc/workers.py).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .buildcache import BuildCache
 from .compiler import BuildOptions, emit, process
-from .errors import Diagnostic, DtcError
+from .errors import Diagnostic, DtcError, diagnostic_from_dict, diagnostic_to_dict
 from .frontend import ParseCache
 from .outputs import depfile_text, write_atomic
 from .pipeline import load_with, preprocess_ahead
 from .preprocess import system_cpp
-from .source import Location
+from .workers import run as workers_run
+from .workers import worker_count
 
 
 @dataclass
@@ -44,24 +43,6 @@ class Outcome:
     cached: bool = False
 
 
-def diagnostic_to_dict(d: Diagnostic) -> dict:
-    out = asdict(d)
-    out["location"] = [d.location.file, d.location.line, d.location.column] if d.location else None
-    out["related"] = [[text, [loc.file, loc.line, loc.column]] for text, loc in d.related]
-    return out
-
-
-def diagnostic_from_dict(raw: dict) -> Diagnostic:
-    raw = dict(raw)
-    loc = raw.pop("location")
-    related = raw.pop("related", [])
-    names = {f.name for f in fields(Diagnostic)}
-    d = Diagnostic(**{k: v for k, v in raw.items() if k in names})
-    d.location = Location(*loc) if loc else None
-    d.related = [(text, Location(*where)) for text, where in related]
-    return d
-
-
 def _settings(opts: BuildOptions, job: Job) -> dict:
     """Everything besides file contents that shapes a build's result."""
     s = {f.name: getattr(opts, f.name) for f in fields(BuildOptions)}
@@ -69,9 +50,6 @@ def _settings(opts: BuildOptions, job: Job) -> dict:
     s["fmt"] = job.fmt
     s["cpp_path"] = system_cpp() if opts.system_cpp is not False else None
     return s
-
-
-MIN_JOBS_PER_WORKER = 12  # below this, starting a worker process costs more than it saves
 
 
 class Builder:
@@ -102,7 +80,7 @@ class Builder:
                     on_done(outcome)
             else:
                 pending.append((job, key))
-        workers = min(self.jobs, len(pending) // MIN_JOBS_PER_WORKER)
+        workers = worker_count(self.jobs, len(pending))
         if workers > 1 and all(job.output != "-" for job, _ in pending):
             built = self._in_workers(pending, workers, on_done)
         else:
@@ -125,36 +103,20 @@ class Builder:
     def _in_workers(
         self, pending: list[tuple[Job, str | None]], workers: int, on_done: Callable[[Outcome], None] | None
     ) -> list[Outcome]:
-        """Split by folder among worker processes; outcomes arrive as each job finishes."""
-        groups = _by_folder(pending, workers)
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may run threads (a progress bar)
-        results = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(self.opts, self.use_cache, group, results), daemon=True) for group in groups]
-        for proc in procs:
-            proc.start()
+        """Worker processes take whole folders; outcomes arrive as each job finishes."""
+        setup = (self.opts, self.use_cache, pending)
         outcomes: dict[int, Outcome] = {}
-        expected = len(pending)
-        index_of = {i: job for i, (job, _) in enumerate(pending)}
-        while len(outcomes) < expected:
-            try:
-                index, ok, diags, cached = results.get(timeout=1.0)
-            except Exception:  # queue.Empty: is anyone still working?
-                if not any(p.is_alive() for p in procs) and results.empty():
-                    break
-                continue
-            outcome = Outcome(index_of[index], ok, [diagnostic_from_dict(d) for d in diags], cached)
+        for index, result in workers_run(_worker, setup, [job.input for job, _ in pending], workers):
+            job = pending[index][0]
+            if result is None:  # its worker died: say so, never hang
+                outcome = Outcome(job, False, [Diagnostic("error", "armboot: the build worker for this input stopped", file=job.input)])
+            else:
+                ok, diags, cached = result
+                outcome = Outcome(job, ok, [diagnostic_from_dict(d) for d in diags], cached)
             outcomes[index] = outcome
             if on_done:
                 on_done(outcome)
-        for proc in procs:
-            proc.join(timeout=5)
-        for i, job in index_of.items():  # a worker that died took its jobs with it: say so, never hang
-            if i not in outcomes:
-                outcome = Outcome(job, False, [Diagnostic("error", "armboot: the build worker for this input stopped", file=job.input)])
-                outcomes[i] = outcome
-                if on_done:
-                    on_done(outcome)
-        return [outcomes[i] for i in range(expected)]
+        return [outcomes[i] for i in range(len(pending))]
 
     def _key(self, job: Job) -> str | None:
         if not self.cache.enabled or job.input == "-":
@@ -195,24 +157,16 @@ class Builder:
         return Outcome(job, True, diags, cached=True)
 
 
-def _by_folder(pending: list[tuple[Job, str | None]], workers: int) -> list[list[tuple[int, Job, str | None]]]:
-    """Whole folders to each worker, largest first onto the least loaded (boards of a folder share includes)."""
-    folders: dict[str, list[tuple[int, Job, str | None]]] = {}
-    for i, (job, key) in enumerate(pending):
-        folders.setdefault(os.path.dirname(os.path.abspath(job.input)), []).append((i, job, key))
-    groups: list[list[tuple[int, Job, str | None]]] = [[] for _ in range(workers)]
-    for members in sorted(folders.values(), key=len, reverse=True):
-        min(groups, key=len).extend(members)
-    return [g for g in groups if g]
 
-
-def _worker(opts: BuildOptions, use_cache: bool, group: list[tuple[int, Job, str | None]], results: object) -> None:
-    """One worker process: build its jobs in order, one message per job (index, ok, diagnostics, cached)."""
+def _worker(setup: tuple, group: list[tuple[int, str]], results: Any) -> None:
+    """One worker process: build its jobs in order, one message per job."""
+    opts, use_cache, pending = setup
     builder = Builder(opts, use_cache, jobs=1)
-    ahead = preprocess_ahead([job.input for _, job, _ in group], opts, 1)
-    for (index, job, key), pre in zip(group, ahead, strict=True):
+    ahead = preprocess_ahead([path for _, path in group], opts, 1)
+    for (index, _path), pre in zip(group, ahead, strict=True):
+        job, key = pending[index]
         try:
             outcome = builder._build(job, key, pre)
         except Exception as e:  # an armboot bug: this input fails, the others go on
             outcome = Outcome(job, False, [Diagnostic("error", f"armboot: internal error: {type(e).__name__}: {e}", file=job.input)])
-        results.put((index, outcome.ok, [diagnostic_to_dict(d) for d in outcome.diagnostics], outcome.cached))  # type: ignore[attr-defined]
+        results.put((index, (outcome.ok, [diagnostic_to_dict(d) for d in outcome.diagnostics], outcome.cached)))

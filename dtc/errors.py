@@ -7,7 +7,7 @@ is one); rendering to a terminal, JSON or SARIF happens elsewhere, once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NoReturn
 
 from .source import Location
@@ -56,3 +56,21 @@ class DtcError(Exception):
 
 def fail(message: str, location: Location | None = None, **kw: object) -> NoReturn:
     raise DtcError(Diagnostic("error", message, location, **kw))  # type: ignore[arg-type]
+
+
+def diagnostic_to_dict(d: Diagnostic) -> dict:
+    out = asdict(d)
+    out["location"] = [d.location.file, d.location.line, d.location.column] if d.location else None
+    out["related"] = [[text, [loc.file, loc.line, loc.column]] for text, loc in d.related]
+    return out
+
+
+def diagnostic_from_dict(raw: dict) -> Diagnostic:
+    raw = dict(raw)
+    loc = raw.pop("location")
+    related = raw.pop("related", [])
+    names = {f.name for f in fields(Diagnostic)}
+    d = Diagnostic(**{k: v for k, v in raw.items() if k in names})
+    d.location = Location(*loc) if loc else None
+    d.related = [(text, Location(*where)) for text, where in related]
+    return d

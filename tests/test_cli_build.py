@@ -111,13 +111,13 @@ def test_large_batch_in_worker_processes(tmp_path: Path) -> None:
 
 
 def test_batch_folders_go_whole_to_one_worker() -> None:
-    from armboot.dtc.batch import Job, _by_folder
+    from armboot.dtc.workers import by_folder, worker_count
 
-    pending = [(Job(f"/{d}/b{i}.dts", f"/o/{d}{i}.dtb"), None) for d, n in (("a", 5), ("b", 3), ("c", 3)) for i in range(n)]
-    groups = _by_folder(pending, 2)
-    folders = [{job.input.split("/")[1] for _, job, _ in g} for g in groups]
-    assert sorted(map(sorted, folders)) == [["a"], ["b", "c"]]
-    assert sorted(i for g in groups for i, _, _ in g) == list(range(11))
+    paths = [f"/{d}/b{i}.dts" for d, n in (("a", 5), ("b", 3), ("c", 3)) for i in range(n)]
+    groups = by_folder(paths, 2)
+    assert sorted(sorted({path.split("/")[1] for _, path in g}) for g in groups) == [["a"], ["b", "c"]]
+    assert sorted(i for g in groups for i, _ in g) == list(range(11))
+    assert worker_count(2, 11) == 1 and worker_count(2, 24) == 2 and worker_count(8, 40) == 3
 
 
 def test_batch_continues_past_failures(tmp_path: Path) -> None:
