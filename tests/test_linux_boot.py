@@ -95,3 +95,19 @@ def test_a_shell_on_the_console_reads_typed_input() -> None:
     assert MARKER in console and "armboot: a shell on the console" in console
     assert "$((6*7))\r\nshell-42\r\n" in console, console[-1500:]  # the tty echoes the line, then sh runs it
     assert "uname -m\r\naarch64\r\n" in console and "reboot: Power down" in console
+
+
+def test_foundation_v8_spin_table_and_vexpress_power_off() -> None:
+    """Arm's Foundation model tree: CPUs released through spin-table, and no PSCI, so the kernel
+    powers off through the motherboard's configuration bus (vexpress-poweroff -> SYS_CFGCTRL)."""
+    assert LINUX is not None
+    board = ROOT / "boards" / "foundation-v8" / "foundation-v8.dts"
+    opts = BootOptions(
+        board=str(board), kernel=str(LINUX.image), initrd=str(LINUX.initrd), bootargs=bootargs_for(load_tree(str(board), [])),
+        hyp=False, max_insns=BUDGET, timeout=600, console=lambda _b: None,
+    )  # fmt: skip
+    report = build_report(boot_and_run(opts))
+    assert report["exit"] == {"reason": "system_off", "by": "vexpress SYS_CFGCTRL shutdown"}, report["console"][-2000:]
+    ncpus = len(report["cpus"])
+    assert ncpus >= 2 and "smp: Brought up 1 node, " in report["console"]
+    reached_user_space(report["console"], 1, ncpus)
