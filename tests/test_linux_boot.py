@@ -111,3 +111,20 @@ def test_foundation_v8_spin_table_and_vexpress_power_off() -> None:
     ncpus = len(report["cpus"])
     assert ncpus >= 2 and "smp: Brought up 1 node, " in report["console"]
     reached_user_space(report["console"], 1, ncpus)
+
+
+def test_virt_gicv3_entered_at_el2() -> None:
+    """The GICv3 board: the kernel drives the distributor, redistributors and ICC_* system registers
+    armboot emulates, and KVM initialises on the virtual EL2 there too."""
+    assert LINUX is not None
+    board = ROOT / "boards" / "virt-gicv3.dts"
+    opts = BootOptions(
+        board=str(board), kernel=str(LINUX.image), initrd=str(LINUX.initrd), bootargs=bootargs_for(load_tree(str(board), [])),
+        hyp=True, max_insns=BUDGET, timeout=600, console=lambda _b: None,
+    )  # fmt: skip
+    report = build_report(boot_and_run(opts))
+    console = report["console"]
+    assert report["exit"]["reason"] == "system_off", console[-2000:]
+    assert "GICv3: CPU1: found redistributor 1" in console and "GIC system register CPU interface" in console
+    assert "kvm [1]: Hyp nVHE mode initialized successfully" in console
+    reached_user_space(console, 2, 2)
