@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from armboot.dtc.data import Data, Kind, Marker
-
 from ...arch.gicv2 import GicV2
+from ..guest_board import cell_groups, string_data
 from .abi import XEN_VERSION
 
 if TYPE_CHECKING:
@@ -36,23 +35,6 @@ class HostHypervisor:
     grant_base: int
     foreign_base: int
     event_intid: int
-
-
-def _cells(groups: list[tuple[int, ...]]) -> Data:
-    value, markers = b"", []
-    for group in groups:
-        markers.append(Marker(len(value), Kind.UINT32))
-        value += b"".join((w & 0xFFFFFFFF).to_bytes(4, "big") for w in group)
-    return Data(value, tuple(markers))
-
-
-def _strings(*texts: str) -> Data:
-    """A string list marked string by string, so that its DTS reads "a", "b"."""
-    value, markers = b"", []
-    for text in texts:
-        markers.append(Marker(len(value), Kind.STRING))
-        value += text.encode() + b"\0"
-    return Data(value, tuple(markers))
 
 
 def _split(value: int, cells: int) -> tuple[int, ...]:
@@ -83,9 +65,9 @@ def add_hypervisor_node(tree: DeviceTree, machine: Machine, event_intid: int) ->
     mask = ((1 << len(machine.cpu_specs)) - 1) << 8 if isinstance(machine.gic, GicV2) else 0  # GICv2 CPU mask
     node = Node(f"hypervisor@{base:x}")
     for prop in (
-        Property("compatible", _strings(f"xen,xen-{XEN_VERSION[0]}.{XEN_VERSION[1]}", "xen,xen")),
-        Property("reg", _cells(reg)),
-        Property("interrupts", _cells([(1, event_intid - PPI_FIRST, mask | LEVEL_HIGH)])),
+        Property("compatible", string_data(f"xen,xen-{XEN_VERSION[0]}.{XEN_VERSION[1]}", "xen,xen")),
+        Property("reg", cell_groups(*reg)),
+        Property("interrupts", cell_groups((1, event_intid - PPI_FIRST, mask | LEVEL_HIGH))),
     ):
         node.add_property(prop)
     root.add_child(node)
