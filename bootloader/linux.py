@@ -406,10 +406,12 @@ def boot_options(board: str, include_dirs: list[str], kernel: str | None, initrd
     """``armboot boot --linux``: the cached kernel, initramfs and a console command line,
     each overridden by an explicit --kernel / --initrd / --bootargs; ``shell`` asks the
     initramfs for a shell on the console before it powers off."""
-    arts = artifacts()
+    root = default_cache_dir()
+    cached = _read_manifest(root)
+    arts = None if cached is None else _from_manifest(root, cached)
     if arts is None and (kernel is None or initrd is None):
         raise LinuxFetchError("the Linux kernel and initramfs are not fetched yet: run armboot linux fetch first")
-    if arts is not None and initrd is None and (manifest() or {}).get("init_sha256") != init_digest():
+    if arts is not None and initrd is None and cached.get("init_sha256") != init_digest():  # type: ignore[union-attr]
         arts = fetch()  # an initramfs of an older recipe: rebuilt offline from the cached busybox
     if bootargs is None and os.path.exists(board):  # a missing board is the boot's own error
         from .session import load_tree

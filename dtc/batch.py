@@ -64,7 +64,6 @@ class Builder:
         self.opts = opts
         self.parse_cache = ParseCache()
         self.cache = BuildCache(enabled=use_cache)
-        self.use_cache = use_cache
         self.jobs = jobs or min(8, os.cpu_count() or 1)
 
     def run(self, jobs: list[Job], on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
@@ -104,7 +103,7 @@ class Builder:
         self, pending: list[tuple[Job, str | None]], workers: int, on_done: Callable[[Outcome], None] | None
     ) -> list[Outcome]:
         """Worker processes take whole folders; outcomes arrive as each job finishes."""
-        setup = (self.opts, self.use_cache, pending)
+        setup = (self.opts, self.cache.enabled, pending)
         outcomes: dict[int, Outcome] = {}
         for index, result in workers_run(_worker, setup, [job.input for job, _ in pending], workers):
             job = pending[index][0]
