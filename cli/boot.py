@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from .common import EXIT_BAD_INPUT, number
 from .render import stderr, stdout
@@ -49,10 +51,13 @@ def boot(
     from armboot.bootloader.report import build_report, write_report
     from armboot.bootloader.session import BootOptions, boot_and_run
 
-    from .boards import resolve_board
+    from .boards import bundled, resolve_board
     from .vmconsole import VmConsole, summary
 
     board = resolve_board(board)
+    if not os.path.exists(board):
+        stderr.print(f"[bold red]error:[/bold red] no such board: {escape(board)} (a .dts or .dtb file, or one of {', '.join(bundled())})")
+        raise typer.Exit(EXIT_BAD_INPUT)
     if hypervisor not in ("kvm", "xen"):
         stderr.print(f"[bold red]error:[/bold red] --hypervisor {hypervisor}: choose kvm or xen")
         raise typer.Exit(EXIT_BAD_INPUT)

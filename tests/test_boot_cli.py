@@ -120,3 +120,9 @@ def test_device_without_a_compatible_string(tmp_path: Path) -> None:
     run = armboot("boot", board, "--kernel", HOST_ELF)
     assert run.rc == 0, run.err
     assert "no model for /odd@a000000 (no compatible string)" in run.err
+
+
+def test_unknown_board_names_the_bundled_ones() -> None:
+    run = armboot("boot", "nosuchboard")
+    assert run.rc == EXIT_BAD_INPUT and "Traceback" not in run.err
+    assert "no such board: nosuchboard" in run.err and "virt-demo" in run.err and "foundation-v8" in run.err
